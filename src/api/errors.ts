@@ -1,0 +1,143 @@
+/**
+ * Errors are part of Borealis' interface. Every failure a caller can cause has one class with a stable
+ * `BRL_ERR_*` code and an HTTP status; callers test `err.code`, never the message.
+ */
+
+export const ErrorCodes = {
+  INVALID_ARGUMENT: 'BRL_ERR_INVALID_ARGUMENT',
+  BAD_QUANTITY: 'BRL_ERR_BAD_QUANTITY',
+  BAD_PORT_RANGE: 'BRL_ERR_BAD_PORT_RANGE',
+  BAD_ATTRIBUTE: 'BRL_ERR_BAD_ATTRIBUTE',
+  BAD_RESOURCES: 'BRL_ERR_BAD_RESOURCES',
+  BAD_CONSTRAINT: 'BRL_ERR_BAD_CONSTRAINT',
+  DUPLICATE_TASK: 'BRL_ERR_DUPLICATE_TASK',
+  UNKNOWN_TASK: 'BRL_ERR_UNKNOWN_TASK',
+  DUPLICATE_NODE: 'BRL_ERR_DUPLICATE_NODE',
+  UNKNOWN_NODE: 'BRL_ERR_UNKNOWN_NODE',
+  TABLE_FULL: 'BRL_ERR_TABLE_FULL',
+  CLOSED: 'BRL_ERR_CLOSED',
+  INTERNAL: 'BRL_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** One table from code to HTTP status, so the API layer never guesses. */
+export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
+  BRL_ERR_INVALID_ARGUMENT: 400,
+  BRL_ERR_BAD_QUANTITY: 400,
+  BRL_ERR_BAD_PORT_RANGE: 400,
+  BRL_ERR_BAD_ATTRIBUTE: 400,
+  BRL_ERR_BAD_RESOURCES: 400,
+  BRL_ERR_BAD_CONSTRAINT: 400,
+  BRL_ERR_DUPLICATE_TASK: 409,
+  BRL_ERR_UNKNOWN_TASK: 404,
+  BRL_ERR_DUPLICATE_NODE: 409,
+  BRL_ERR_UNKNOWN_NODE: 404,
+  BRL_ERR_TABLE_FULL: 507,
+  BRL_ERR_CLOSED: 503,
+  BRL_ERR_INTERNAL: 500,
+};
+
+/** A single problem in a request, addressed by its field path (`tasks[3].resources.cpus`). */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
+export class BorealisError extends Error {
+  readonly code: ErrorCode;
+  readonly problems: FieldProblem[];
+
+  constructor(code: ErrorCode, message: string, problems: FieldProblem[] = []) {
+    super(message);
+    this.name = 'BorealisError';
+    this.code = code;
+    this.problems = problems;
+  }
+
+  get httpStatus(): number {
+    return httpStatusOf[this.code];
+  }
+
+  toJSON(): { code: ErrorCode; message: string; problems?: FieldProblem[] } {
+    return this.problems.length > 0
+      ? { code: this.code, message: this.message, problems: this.problems }
+      : { code: this.code, message: this.message };
+  }
+}
+
+export class InvalidArgumentError extends BorealisError {
+  constructor(message: string, problems: FieldProblem[] = []) {
+    super(ErrorCodes.INVALID_ARGUMENT, message, problems);
+  }
+}
+
+export class BadQuantityError extends BorealisError {
+  constructor(message: string) {
+    super(ErrorCodes.BAD_QUANTITY, message);
+  }
+}
+
+export class BadPortRangeError extends BorealisError {
+  constructor(message: string) {
+    super(ErrorCodes.BAD_PORT_RANGE, message);
+  }
+}
+
+export class BadAttributeError extends BorealisError {
+  constructor(message: string) {
+    super(ErrorCodes.BAD_ATTRIBUTE, message);
+  }
+}
+
+export class BadResourcesError extends BorealisError {
+  constructor(message: string, problems: FieldProblem[] = []) {
+    super(ErrorCodes.BAD_RESOURCES, message, problems);
+  }
+}
+
+export class BadConstraintError extends BorealisError {
+  constructor(message: string, problems: FieldProblem[] = []) {
+    super(ErrorCodes.BAD_CONSTRAINT, message, problems);
+  }
+}
+
+export class DuplicateTaskError extends BorealisError {
+  constructor(taskId: string) {
+    super(ErrorCodes.DUPLICATE_TASK, `task id ${JSON.stringify(taskId)} is already known to the allocator`);
+  }
+}
+
+export class UnknownTaskError extends BorealisError {
+  constructor(taskId: string) {
+    super(ErrorCodes.UNKNOWN_TASK, `task ${JSON.stringify(taskId)} holds no resources in the allocator`);
+  }
+}
+
+export class DuplicateNodeError extends BorealisError {
+  constructor(nodeId: string) {
+    super(ErrorCodes.DUPLICATE_NODE, `node ${JSON.stringify(nodeId)} is already in the table`);
+  }
+}
+
+export class UnknownNodeError extends BorealisError {
+  constructor(nodeId: string) {
+    super(ErrorCodes.UNKNOWN_NODE, `node ${JSON.stringify(nodeId)} is not in the table`);
+  }
+}
+
+export class TableFullError extends BorealisError {
+  constructor(message: string) {
+    super(ErrorCodes.TABLE_FULL, message);
+  }
+}
+
+export class ClosedError extends BorealisError {
+  constructor(what: string) {
+    super(ErrorCodes.CLOSED, `${what} is closed`);
+  }
+}
+
+export function isBorealisError(err: unknown): err is BorealisError {
+  return err instanceof BorealisError;
+}

@@ -1,0 +1,231 @@
+import { NodeState, Summary } from './layout.js';
+import type { TableView } from './view.js';
+
+/**
+ * Optimistic commit on the shared table (Omega-style).
+ *
+ * Every row has a version word. Even means stable, odd means a writer holds the row. A planner reads
+ * the version (must be even), reads the row without locks, and decides. To commit it
+ * compare-exchanges version v -> v+1: success proves no other writer touched the row since it was
+ * read, so the plan is still valid. It then re-checks the fit anyway (cheap, and it makes "no node is
+ * ever over-committed" hold even for a careless caller), writes used columns and ports, and publishes
+ * v+2 with a sequentially consistent store, which also publishes the plain writes before it.
+ * A failed exchange is a conflict: the caller re-reads the row (or re-plans) and tries again.
+ */
+export const CommitResult = {
+  OK: 0,
+  /** Another writer moved the version; re-read and retry. */
+  CONFLICT: 1,
+  /** The row no longer fits this task (or is no longer UP): re-plan elsewhere. */
+  NO_FIT: 2,
+} as const;
+
+/** Spins before a release gives the CPU back; a writer holds a row for tens of nanoseconds. */
+const SPIN_LIMIT = 1 << 20;
+
+export interface TaskShape {
+  cpu: number;
+  mem: number;
+  disk: number;
+  gpu: number;
+  ports: number;
+}
+
+/** True when row fits the request now (plain reads: planners call it before committing). */
+export function fitsRow(v: TableView, row: number, cpu: number, mem: number, disk: number, gpu: number, ports: number): boolean {
+  return (
+    v.state[row] === NodeState.UP &&
+    v.capCpu[row]! - v.usedCpu[row]! >= cpu &&
+    v.capMem[row]! - v.usedMem[row]! >= mem &&
+    v.capDisk[row]! - v.usedDisk[row]! >= disk &&
+    v.capGpu[row]! - v.usedGpu[row]! >= gpu &&
+    v.portsFree[row]! >= ports
+  );
+}
+
+/**
+ * Commits a task to `row` if its version is still `expect`. Chosen ports are written to
+ * `portsOut[portsAt ..]`. Returns a CommitResult.
+ */
+export function tryCommit(
+  v: TableView,
+  row: number,
+  expect: number,
+  cpu: number,
+  mem: number,
+  disk: number,
+  gpu: number,
+  ports: number,
+  portsOut: Int32Array,
+  portsAt: number,
+): number {
+  if ((expect & 1) !== 0) return CommitResult.CONFLICT;
+  if (Atomics.compareExchange(v.version, row, expect, (expect + 1) | 0) !== expect) return CommitResult.CONFLICT;
+  if (!fitsRow(v, row, cpu, mem, disk, gpu, ports)) {
+    // Nothing changed: put the same even version back (a bump would cause needless conflicts).
+    Atomics.store(v.version, row, expect);
+    return CommitResult.NO_FIT;
+  }
+  v.usedCpu[row] = v.usedCpu[row]! + cpu;
+  v.usedMem[row] = v.usedMem[row]! + mem;
+  v.usedDisk[row] = v.usedDisk[row]! + disk;
+  v.usedGpu[row] = v.usedGpu[row]! + gpu;
+  if (ports > 0) takePorts(v, row, ports, portsOut, portsAt);
+  Atomics.store(v.version, row, (expect + 2) | 0);
+  return CommitResult.OK;
+}
+
+/** Takes the row lock, spinning while another writer holds it. Returns the even version held. */
+export function lockRow(v: TableView, row: number): number {
+  for (let spins = 0; ; spins++) {
+    const cur = Atomics.load(v.version, row);
+    if ((cur & 1) === 0 && Atomics.compareExchange(v.version, row, cur, (cur + 1) | 0) === cur) return cur;
+    if (spins > SPIN_LIMIT) throw new Error(`row ${row} stayed locked for ${SPIN_LIMIT} spins`);
+  }
+}
+
+export function unlockRow(v: TableView, row: number, held: number): void {
+  Atomics.store(v.version, row, (held + 2) | 0);
+}
+
+/** Returns a task's resources and ports to its row. */
+export function releaseRow(
+  v: TableView,
+  row: number,
+  cpu: number,
+  mem: number,
+  disk: number,
+  gpu: number,
+  ports: Int32Array | readonly number[],
+): void {
+  const held = lockRow(v, row);
+  v.usedCpu[row] = v.usedCpu[row]! - cpu;
+  v.usedMem[row] = v.usedMem[row]! - mem;
+  v.usedDisk[row] = v.usedDisk[row]! - disk;
+  v.usedGpu[row] = v.usedGpu[row]! - gpu;
+  for (let i = 0; i < ports.length; i++) freePort(v, row, ports[i]!);
+  unlockRow(v, row, held);
+  raiseSummary(v, row);
+}
+
+/** Marks the lowest free ports of a row as used and writes their numbers out. Caller holds the row. */
+function takePorts(v: TableView, row: number, n: number, out: Int32Array, at: number): void {
+  const base = row * v.portWords;
+  const bits = v.portBits;
+  const portBase = v.portBase[row]!;
+  let taken = 0;
+  for (let w = 0; w < v.portWords && taken < n; w++) {
+    let word = bits[base + w]!;
+    while (word !== 0xffffffff && taken < n) {
+      // Lowest zero bit: ~word & (word + 1) isolates it.
+      const free = ~word & (word + 1);
+      const bit = 31 - Math.clz32(free);
+      word = (word | free) >>> 0;
+      out[at + taken++] = portBase + w * 32 + bit;
+    }
+    bits[base + w] = word;
+  }
+  v.portsFree[row] = v.portsFree[row]! - n;
+}
+
+function freePort(v: TableView, row: number, port: number): void {
+  const off = port - v.portBase[row]!;
+  if (off < 0 || off >= v.portSpan[row]!) return;
+  const idx = row * v.portWords + (off >>> 5);
+  const mask = 1 << (off & 31);
+  if ((v.portBits[idx]! & mask) === 0) return;
+  v.portBits[idx] = (v.portBits[idx]! & ~mask) >>> 0;
+  v.portsFree[row] = v.portsFree[row]! + 1;
+}
+
+/**
+ * Shard summaries are upper bounds on the free resources of any UP row in the shard. Placements
+ * leave them stale-high (still a valid bound); releases and joins raise them here; scans that find
+ * them stale recompute them exactly (recomputeSummary). A bound that is too high costs a scan; one
+ * that is too low would hide capacity, so every path below errs high.
+ */
+export function raiseSummary(v: TableView, row: number): void {
+  const s = ((row / v.shardSize) | 0) * Summary.STRIDE;
+  const sum = v.summary;
+  // Epoch first: a recompute that raced with this release sees the epoch move and invalidates itself.
+  Atomics.add(sum, s + Summary.EPOCH, 1);
+  raiseTo(sum, s + Summary.MAX_FREE_CPU, v.capCpu[row]! - v.usedCpu[row]!);
+  raiseTo(sum, s + Summary.MAX_FREE_MEM, v.capMem[row]! - v.usedMem[row]!);
+  raiseTo(sum, s + Summary.MAX_FREE_DISK, v.capDisk[row]! - v.usedDisk[row]!);
+  raiseTo(sum, s + Summary.MAX_FREE_GPU, v.capGpu[row]! - v.usedGpu[row]!);
+  raiseTo(sum, s + Summary.MAX_FREE_PORTS, v.portsFree[row]!);
+  if (v.state[row] === NodeState.UP) raiseTo(sum, s + Summary.UP_ROWS, 1);
+}
+
+function raiseTo(a: Int32Array, i: number, value: number): void {
+  for (;;) {
+    const cur = Atomics.load(a, i);
+    if (cur >= value || Atomics.compareExchange(a, i, cur, value) === cur) return;
+  }
+}
+
+/** Recomputes a shard's summary exactly from its rows (see raiseSummary for why this is safe). */
+export function recomputeSummary(v: TableView, shard: number, rowLimit: number): void {
+  const s = shard * Summary.STRIDE;
+  const sum = v.summary;
+  const epoch = Atomics.load(sum, s + Summary.EPOCH);
+  const lo = shard * v.shardSize;
+  const hi = Math.min(lo + v.shardSize, rowLimit);
+  let c = 0;
+  let m = 0;
+  let d = 0;
+  let g = 0;
+  let p = 0;
+  let up = 0;
+  const state = v.state;
+  for (let r = lo; r < hi; r++) {
+    if (state[r] !== NodeState.UP) continue;
+    up++;
+    const fc = v.capCpu[r]! - v.usedCpu[r]!;
+    const fm = v.capMem[r]! - v.usedMem[r]!;
+    const fd = v.capDisk[r]! - v.usedDisk[r]!;
+    const fg = v.capGpu[r]! - v.usedGpu[r]!;
+    const fp = v.portsFree[r]!;
+    if (fc > c) c = fc;
+    if (fm > m) m = fm;
+    if (fd > d) d = fd;
+    if (fg > g) g = fg;
+    if (fp > p) p = fp;
+  }
+  Atomics.store(sum, s + Summary.MAX_FREE_CPU, c);
+  Atomics.store(sum, s + Summary.MAX_FREE_MEM, m);
+  Atomics.store(sum, s + Summary.MAX_FREE_DISK, d);
+  Atomics.store(sum, s + Summary.MAX_FREE_GPU, g);
+  Atomics.store(sum, s + Summary.MAX_FREE_PORTS, p);
+  Atomics.store(sum, s + Summary.UP_ROWS, up);
+  if (Atomics.load(sum, s + Summary.EPOCH) !== epoch) {
+    // A release or join landed while we scanned and we may have overwritten its raise: err high.
+    invalidateSummary(v, shard);
+  }
+}
+
+/** Sets a shard's bounds to "anything may fit" so the next scan recomputes it. */
+export function invalidateSummary(v: TableView, shard: number): void {
+  const s = shard * Summary.STRIDE;
+  const sum = v.summary;
+  Atomics.store(sum, s + Summary.MAX_FREE_CPU, 0x7fffffff);
+  Atomics.store(sum, s + Summary.MAX_FREE_MEM, 0x7fffffff);
+  Atomics.store(sum, s + Summary.MAX_FREE_DISK, 0x7fffffff);
+  Atomics.store(sum, s + Summary.MAX_FREE_GPU, 0x7fffffff);
+  Atomics.store(sum, s + Summary.MAX_FREE_PORTS, 0x7fffffff);
+  Atomics.store(sum, s + Summary.UP_ROWS, 0x7fffffff);
+}
+
+/** True when the shard's bounds admit a task of this shape (false means: skip the whole shard). */
+export function shardMayFit(v: TableView, shard: number, cpu: number, mem: number, disk: number, gpu: number, ports: number): boolean {
+  const s = shard * Summary.STRIDE;
+  const sum = v.summary;
+  return (
+    sum[s + Summary.UP_ROWS]! > 0 &&
+    sum[s + Summary.MAX_FREE_CPU]! >= cpu &&
+    sum[s + Summary.MAX_FREE_MEM]! >= mem &&
+    sum[s + Summary.MAX_FREE_DISK]! >= disk &&
+    sum[s + Summary.MAX_FREE_GPU]! >= gpu &&
+    sum[s + Summary.MAX_FREE_PORTS]! >= ports
+  );
+}
