@@ -1,0 +1,56 @@
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { BorealisError, ErrorCodes } from '../../api/errors.js';
+
+/** Zero-padded to 20 digits (the width of a u64) so names sort in sequence order as plain strings too. */
+export function seqName(prefix: string, seq: number, suffix: string): string {
+  return `${prefix}${String(seq).padStart(20, '0')}${suffix}`;
+}
+
+/** The sequence number in a `<prefix><20 digits><suffix>` name, or null for any other file. */
+export function parseSeqName(name: string, prefix: string, suffix: string): number | null {
+  if (!name.startsWith(prefix) || !name.endsWith(suffix)) return null;
+  const digits = name.slice(prefix.length, name.length - suffix.length);
+  if (!/^\d{20}$/.test(digits)) return null;
+  const seq = Number(digits);
+  return Number.isSafeInteger(seq) ? seq : null;
+}
+
+/** Writes all of `buf` at `position`, looping over short writes (a disk filling up can cause one). */
+export async function writeFully(handle: FileHandle, buf: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+    if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${position + done}`);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * fsync of a directory makes file creations, renames and deletions in it durable. Without it a new
+ * segment or a renamed snapshot can vanish after power loss even though its own data was synced.
+ * Windows cannot open directories for sync and has no such requirement.
+ */
+export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A damaged or inconsistent journal: BRL_ERR_INTERNAL naming the file and byte offset. */
+export function corruptionError(file: string, offset: number, detail: string): BorealisError {
+  return new BorealisError(ErrorCodes.INTERNAL, `journal corrupt: ${basename(file)} at offset ${offset}: ${detail}`);
+}
+
+/** An I/O failure; `cause` keeps the original errno error for logs. */
+export function ioError(what: string, cause: unknown): BorealisError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const err = new BorealisError(ErrorCodes.INTERNAL, `journal ${what} failed: ${reason}`);
+  err.cause = cause;
+  return err;
+}
