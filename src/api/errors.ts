@@ -15,6 +15,18 @@ export const ErrorCodes = {
   DUPLICATE_NODE: 'BRL_ERR_DUPLICATE_NODE',
   UNKNOWN_NODE: 'BRL_ERR_UNKNOWN_NODE',
   TABLE_FULL: 'BRL_ERR_TABLE_FULL',
+  INVALID_JOB_SPEC: 'BRL_ERR_INVALID_JOB_SPEC',
+  UNKNOWN_JOB: 'BRL_ERR_UNKNOWN_JOB',
+  DUPLICATE_JOB: 'BRL_ERR_DUPLICATE_JOB',
+  UNKNOWN_AGENT: 'BRL_ERR_UNKNOWN_AGENT',
+  INVALID_TRANSITION: 'BRL_ERR_INVALID_TRANSITION',
+  PAYLOAD_TOO_LARGE: 'BRL_ERR_PAYLOAD_TOO_LARGE',
+  MALFORMED_BODY: 'BRL_ERR_MALFORMED_BODY',
+  UNSUPPORTED_MEDIA_TYPE: 'BRL_ERR_UNSUPPORTED_MEDIA_TYPE',
+  NOT_FOUND: 'BRL_ERR_NOT_FOUND',
+  METHOD_NOT_ALLOWED: 'BRL_ERR_METHOD_NOT_ALLOWED',
+  PROTOCOL: 'BRL_ERR_PROTOCOL',
+  UNAVAILABLE: 'BRL_ERR_UNAVAILABLE',
   CLOSED: 'BRL_ERR_CLOSED',
   INTERNAL: 'BRL_ERR_INTERNAL',
 } as const;
@@ -34,6 +46,18 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   BRL_ERR_DUPLICATE_NODE: 409,
   BRL_ERR_UNKNOWN_NODE: 404,
   BRL_ERR_TABLE_FULL: 507,
+  BRL_ERR_INVALID_JOB_SPEC: 400,
+  BRL_ERR_UNKNOWN_JOB: 404,
+  BRL_ERR_DUPLICATE_JOB: 409,
+  BRL_ERR_UNKNOWN_AGENT: 404,
+  BRL_ERR_INVALID_TRANSITION: 409,
+  BRL_ERR_PAYLOAD_TOO_LARGE: 413,
+  BRL_ERR_MALFORMED_BODY: 400,
+  BRL_ERR_UNSUPPORTED_MEDIA_TYPE: 415,
+  BRL_ERR_NOT_FOUND: 404,
+  BRL_ERR_METHOD_NOT_ALLOWED: 405,
+  BRL_ERR_PROTOCOL: 400,
+  BRL_ERR_UNAVAILABLE: 503,
   BRL_ERR_CLOSED: 503,
   BRL_ERR_INTERNAL: 500,
 };
@@ -135,6 +159,34 @@ export class TableFullError extends BorealisError {
 export class ClosedError extends BorealisError {
   constructor(what: string) {
     super(ErrorCodes.CLOSED, `${what} is closed`);
+  }
+}
+
+export class UnknownJobError extends BorealisError {
+  constructor(name: string) {
+    super(ErrorCodes.UNKNOWN_JOB, `job ${JSON.stringify(name)} does not exist`);
+  }
+}
+
+export class DuplicateJobError extends BorealisError {
+  constructor(name: string) {
+    super(ErrorCodes.DUPLICATE_JOB, `job ${JSON.stringify(name)} already exists`);
+  }
+}
+
+export class UnknownAgentError extends BorealisError {
+  constructor(id: string) {
+    super(ErrorCodes.UNKNOWN_AGENT, `agent ${JSON.stringify(id)} is not registered`);
+  }
+}
+
+export class InvalidJobSpecError extends BorealisError {
+  constructor(problems: FieldProblem[]) {
+    super(
+      ErrorCodes.INVALID_JOB_SPEC,
+      `invalid job spec: ${problems.map((p) => `${p.path || '(root)'}: ${p.message}`).join('; ')}`,
+      problems,
+    );
   }
 }
 

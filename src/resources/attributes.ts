@@ -9,6 +9,11 @@ export const ABSENT = 0;
 
 const KEY_RE = /^[A-Za-z_][A-Za-z0-9_.\-/]*$/;
 
+/** True when `key` may name an attribute (checked before anything is interned). */
+export function isValidAttributeKey(key: string): boolean {
+  return KEY_RE.test(key);
+}
+
 export class AttributeInterner {
   readonly maxKeys: number;
   private readonly keySlots = new Map<string, number>();
@@ -91,7 +96,8 @@ export class AttributeInterner {
 
 /** `zone=a,rack=r1` (the agent's --attributes flag) to a record; values may not be empty. */
 export function parseAttributes(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A null-prototype object: `constructor=x` or `__proto__=y` are ordinary attribute names here.
+  const out = Object.create(null) as Record<string, string>;
   for (const part of text.split(',')) {
     const trimmed = part.trim();
     if (trimmed === '') continue;
@@ -101,7 +107,7 @@ export function parseAttributes(text: string): Record<string, string> {
     }
     const key = trimmed.slice(0, eq).trim();
     if (!KEY_RE.test(key)) throw new BadAttributeError(`attribute name ${JSON.stringify(key)} is not valid`);
-    if (key in out) throw new BadAttributeError(`attribute ${JSON.stringify(key)} is given twice`);
+    if (Object.hasOwn(out, key)) throw new BadAttributeError(`attribute ${JSON.stringify(key)} is given twice`);
     out[key] = trimmed.slice(eq + 1).trim();
   }
   return out;

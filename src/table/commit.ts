@@ -1,4 +1,5 @@
-import { NodeState, Summary } from './layout.js';
+import { NodeState } from './layout.js';
+import { onCommit, onFreed } from './summary.js';
 import type { TableView } from './view.js';
 
 /**
@@ -72,6 +73,7 @@ export function tryCommit(
   v.usedGpu[row] = v.usedGpu[row]! + gpu;
   if (ports > 0) takePorts(v, row, ports, portsOut, portsAt);
   Atomics.store(v.version, row, (expect + 2) | 0);
+  onCommit(v, row);
   return CommitResult.OK;
 }
 
@@ -105,7 +107,7 @@ export function releaseRow(
   v.usedGpu[row] = v.usedGpu[row]! - gpu;
   for (let i = 0; i < ports.length; i++) freePort(v, row, ports[i]!);
   unlockRow(v, row, held);
-  raiseSummary(v, row);
+  onFreed(v, row);
 }
 
 /** Marks the lowest free ports of a row as used and writes their numbers out. Caller holds the row. */
@@ -138,94 +140,3 @@ function freePort(v: TableView, row: number, port: number): void {
   v.portsFree[row] = v.portsFree[row]! + 1;
 }
 
-/**
- * Shard summaries are upper bounds on the free resources of any UP row in the shard. Placements
- * leave them stale-high (still a valid bound); releases and joins raise them here; scans that find
- * them stale recompute them exactly (recomputeSummary). A bound that is too high costs a scan; one
- * that is too low would hide capacity, so every path below errs high.
- */
-export function raiseSummary(v: TableView, row: number): void {
-  const s = ((row / v.shardSize) | 0) * Summary.STRIDE;
-  const sum = v.summary;
-  // Epoch first: a recompute that raced with this release sees the epoch move and invalidates itself.
-  Atomics.add(sum, s + Summary.EPOCH, 1);
-  raiseTo(sum, s + Summary.MAX_FREE_CPU, v.capCpu[row]! - v.usedCpu[row]!);
-  raiseTo(sum, s + Summary.MAX_FREE_MEM, v.capMem[row]! - v.usedMem[row]!);
-  raiseTo(sum, s + Summary.MAX_FREE_DISK, v.capDisk[row]! - v.usedDisk[row]!);
-  raiseTo(sum, s + Summary.MAX_FREE_GPU, v.capGpu[row]! - v.usedGpu[row]!);
-  raiseTo(sum, s + Summary.MAX_FREE_PORTS, v.portsFree[row]!);
-  if (v.state[row] === NodeState.UP) raiseTo(sum, s + Summary.UP_ROWS, 1);
-}
-
-function raiseTo(a: Int32Array, i: number, value: number): void {
-  for (;;) {
-    const cur = Atomics.load(a, i);
-    if (cur >= value || Atomics.compareExchange(a, i, cur, value) === cur) return;
-  }
-}
-
-/** Recomputes a shard's summary exactly from its rows (see raiseSummary for why this is safe). */
-export function recomputeSummary(v: TableView, shard: number, rowLimit: number): void {
-  const s = shard * Summary.STRIDE;
-  const sum = v.summary;
-  const epoch = Atomics.load(sum, s + Summary.EPOCH);
-  const lo = shard * v.shardSize;
-  const hi = Math.min(lo + v.shardSize, rowLimit);
-  let c = 0;
-  let m = 0;
-  let d = 0;
-  let g = 0;
-  let p = 0;
-  let up = 0;
-  const state = v.state;
-  for (let r = lo; r < hi; r++) {
-    if (state[r] !== NodeState.UP) continue;
-    up++;
-    const fc = v.capCpu[r]! - v.usedCpu[r]!;
-    const fm = v.capMem[r]! - v.usedMem[r]!;
-    const fd = v.capDisk[r]! - v.usedDisk[r]!;
-    const fg = v.capGpu[r]! - v.usedGpu[r]!;
-    const fp = v.portsFree[r]!;
-    if (fc > c) c = fc;
-    if (fm > m) m = fm;
-    if (fd > d) d = fd;
-    if (fg > g) g = fg;
-    if (fp > p) p = fp;
-  }
-  Atomics.store(sum, s + Summary.MAX_FREE_CPU, c);
-  Atomics.store(sum, s + Summary.MAX_FREE_MEM, m);
-  Atomics.store(sum, s + Summary.MAX_FREE_DISK, d);
-  Atomics.store(sum, s + Summary.MAX_FREE_GPU, g);
-  Atomics.store(sum, s + Summary.MAX_FREE_PORTS, p);
-  Atomics.store(sum, s + Summary.UP_ROWS, up);
-  if (Atomics.load(sum, s + Summary.EPOCH) !== epoch) {
-    // A release or join landed while we scanned and we may have overwritten its raise: err high.
-    invalidateSummary(v, shard);
-  }
-}
-
-/** Sets a shard's bounds to "anything may fit" so the next scan recomputes it. */
-export function invalidateSummary(v: TableView, shard: number): void {
-  const s = shard * Summary.STRIDE;
-  const sum = v.summary;
-  Atomics.store(sum, s + Summary.MAX_FREE_CPU, 0x7fffffff);
-  Atomics.store(sum, s + Summary.MAX_FREE_MEM, 0x7fffffff);
-  Atomics.store(sum, s + Summary.MAX_FREE_DISK, 0x7fffffff);
-  Atomics.store(sum, s + Summary.MAX_FREE_GPU, 0x7fffffff);
-  Atomics.store(sum, s + Summary.MAX_FREE_PORTS, 0x7fffffff);
-  Atomics.store(sum, s + Summary.UP_ROWS, 0x7fffffff);
-}
-
-/** True when the shard's bounds admit a task of this shape (false means: skip the whole shard). */
-export function shardMayFit(v: TableView, shard: number, cpu: number, mem: number, disk: number, gpu: number, ports: number): boolean {
-  const s = shard * Summary.STRIDE;
-  const sum = v.summary;
-  return (
-    sum[s + Summary.UP_ROWS]! > 0 &&
-    sum[s + Summary.MAX_FREE_CPU]! >= cpu &&
-    sum[s + Summary.MAX_FREE_MEM]! >= mem &&
-    sum[s + Summary.MAX_FREE_DISK]! >= disk &&
-    sum[s + Summary.MAX_FREE_GPU]! >= gpu &&
-    sum[s + Summary.MAX_FREE_PORTS]! >= ports
-  );
-}

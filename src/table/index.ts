@@ -3,3 +3,4 @@ export * from './buffers.js';
 export * from './view.js';
 export * from './commit.js';
 export * from './node-table.js';
+export * from './summary.js';

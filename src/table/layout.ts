@@ -19,23 +19,88 @@ export const Header = {
   TOPOLOGY_GEN: 2,
   /** Number of shards currently covering ROW_LIMIT. */
   SHARDS: 3,
+  /** Largest capacity any node has had, per dimension (raised on join, never lowered: errs high). */
+  MAX_CAP_CPU: 4,
+  MAX_CAP_MEM: 5,
+  MAX_CAP_DISK: 6,
+  MAX_CAP_GPU: 7,
+  MAX_CAP_PORTS: 8,
+  /** Bumped whenever resources may have become free (release, join, reactivation): see placement/verdict-cache.ts. */
+  FREED_GEN: 9,
   SIZE: 16,
 } as const;
 
-/** Per-shard summary slots (Int32, stride SUMMARY_STRIDE per shard). */
+/**
+ * Per-shard summary slots (Int32, stride STRIDE per shard). Each is a bound over the shard's UP rows
+ * that errs on the side of "this shard may hold something good": free amounts, load maxima and
+ * capacity maxima err high; load minima and capacity minima err low. Scans skip a shard whose
+ * bounds prove it cannot fit a task or cannot beat the best score found so far. summary.ts owns the
+ * protocol that keeps them permissive under concurrent writers.
+ */
 export const Summary = {
-  /** Upper bounds on the free amount of any UP node of the shard, per dimension (see summary.ts). */
   MAX_FREE_CPU: 0,
   MAX_FREE_MEM: 1,
   MAX_FREE_DISK: 2,
   MAX_FREE_GPU: 3,
   MAX_FREE_PORTS: 4,
-  /** Bumped by every release in the shard, so a concurrent recompute knows it may have missed it. */
+  /** Bumped by every write that raises or lowers a bound, so a concurrent recompute knows it may have missed it. */
   EPOCH: 5,
   /** Upper bound on the number of UP rows in the shard (0 lets scans skip it outright). */
   UP_ROWS: 6,
-  STRIDE: 8,
+  /**
+   * A row's load is usedCpu/capCpu + usedMem/capMem (0..2) in UTIL_ONE fixed point, computed by
+   * loadUnits (summary.ts): the sum, not one slot per dimension, because every scorer works on the
+   * pair and "max cpu + max mem" taken from two different rows is a loose bound. These hold the
+   * max (binpack bound) and min (spread bound) over UP rows, exactly: the scorers score a row from
+   * the same integer, so a bound equals the best score of its shard and ties prune.
+   */
+  MAX_LOAD: 7,
+  MIN_LOAD: 8,
+  /** Capacity extremes over UP rows: a request is the largest share of the smallest node. */
+  MIN_CAP_CPU: 9,
+  MIN_CAP_MEM: 10,
+  MAX_CAP_CPU: 11,
+  MAX_CAP_MEM: 12,
+  /** Min gpu capacity over UP rows: > 0 means every row carries GPUs (penalised for CPU-only work). */
+  MIN_CAP_GPU: 13,
+  /**
+   * EPOCH + 1 when the fit slots below are exact for the rows as they are (stored by a recompute no
+   * mover raced). Movers never update those slots, they only bump EPOCH, which retires them:
+   * readers use them only while FIT_EPOCH === EPOCH + 1.
+   */
+  FIT_EPOCH: 14,
+  /**
+   * Free cpu (millicores) and free mem (MiB) each fall into a fit level 0..FIT_LEVELS (summary.ts:
+   * cpuLevel, memLevel; half-octave steps). TOP_CPU_AT + 2k holds the most free cpu of a row exactly
+   * at cpu level k (-1 for none), TOP_MEM_AT + 2k likewise for mem (interleaved: a task's two levels
+   * are usually close, so one cache line serves both); LOAD_GRID + i * FIT_GRID + j holds the max
+   * load over UP rows at cpu level i or above and mem level j or above (-1 for none). A task fits
+   * only rows at or above its own two levels (and only those above, on a dimension where no row of
+   * its own level has enough free), so the grid gives the binpack bound without the rows that
+   * cannot take the task: the full rows, which make MAX_LOAD useless once a cluster fills, and rows
+   * with room in one dimension only. -1 proves the task fits no row of the shard.
+   */
+  TOP_CPU_AT: 16,
+  TOP_MEM_AT: 17,
+  LOAD_GRID: 50,
+  /**
+   * A multiple of 16 words, so each shard's first 16 slots (those every selection reads) share one
+   * cache line. 1,408 bytes a shard: 5.5 bytes a row at the default 256 rows a shard.
+   */
+  STRIDE: 352,
 } as const;
+
+/** Highest fit level (levels are 0..FIT_LEVELS). */
+export const FIT_LEVELS = 16;
+/** Fit levels per dimension, the side of Summary.LOAD_GRID. */
+export const FIT_GRID = FIT_LEVELS + 1;
+
+/**
+ * Fixed-point 1.0 of utilisation in loads and request shares: 2^29, so a load (at most 2) and a
+ * share fit an Int32 with room, and scores keep 2^-30 resolution (one millicore of a 64-core node
+ * is about 8,400 units).
+ */
+export const UTIL_ONE = 1 << 29;
 
 export interface TableLimits {
   /** Hard ceiling on rows; buffers reserve (virtually) this much and grow into it. */

@@ -10,7 +10,8 @@ import { AttributeInterner } from '../resources/attributes.js';
 import { DEFAULT_PORT_RANGES, type PortRange, countPorts, parsePortRanges } from '../resources/ports.js';
 import { parseCount, parseCpus, parseMebibytes } from '../resources/units.js';
 import { type TableBuffers, allocateBuffers, committedBytes, growBuffers } from './buffers.js';
-import { lockRow, raiseSummary, unlockRow } from './commit.js';
+import { lockRow, unlockRow } from './commit.js';
+import { onFreed, onJoin } from './summary.js';
 import { DEFAULT_LIMITS, GROW_STEP_MIN, Header, NODE_STATE_NAMES, NodeState, type NodeStateValue, type TableLimits } from './layout.js';
 import { TableView } from './view.js';
 
@@ -54,7 +55,7 @@ export class NodeTable {
   readonly interner: AttributeInterner;
   private readonly rowsById = new Map<string, number>();
   private readonly meta: (RowMeta | undefined)[] = [];
-  private readonly freeRows: number[] = [];
+  private readonly rowAssign = new RowAssigner();
   private rowLimit = 0;
 
   constructor(limits: Partial<TableLimits> = {}) {
@@ -138,7 +139,7 @@ export class NodeTable {
     }
     for (const [k, val] of Object.entries(attrs)) slots.push([interner.internKey(k), val]);
 
-    const row = this.takeRow();
+    const row = this.takeRow(classKey(p.cpu, p.mem, p.gpu));
     const v = this.view;
     const held = lockRow(v, row);
     v.capCpu[row] = p.cpu;
@@ -155,7 +156,13 @@ export class NodeTable {
     for (const [slot, val] of slots) v.attrs[a0 + slot] = interner.internValue(slot, val);
     Atomics.store(v.state, row, NodeState.UP);
     unlockRow(v, row, held);
-    raiseSummary(v, row);
+    const h = v.header;
+    if (p.cpu > h[Header.MAX_CAP_CPU]!) Atomics.store(h, Header.MAX_CAP_CPU, p.cpu);
+    if (p.mem > h[Header.MAX_CAP_MEM]!) Atomics.store(h, Header.MAX_CAP_MEM, p.mem);
+    if (p.disk > h[Header.MAX_CAP_DISK]!) Atomics.store(h, Header.MAX_CAP_DISK, p.disk);
+    if (p.gpu > h[Header.MAX_CAP_GPU]!) Atomics.store(h, Header.MAX_CAP_GPU, p.gpu);
+    if (v.portsFree[row]! > h[Header.MAX_CAP_PORTS]!) Atomics.store(h, Header.MAX_CAP_PORTS, v.portsFree[row]!);
+    onJoin(v, row);
     this.meta[row] = { id: spec.id, attributes: { ...attrs }, portRanges: p.ports, portCount: countPorts(p.ports) };
     this.rowsById.set(spec.id, row);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
@@ -185,21 +192,26 @@ export class NodeTable {
     v.portsFree[row] = countPorts(ranges);
   }
 
-  private takeRow(): number {
-    const reused = this.freeRows.pop();
-    if (reused !== undefined) return reused;
-    const row = this.rowLimit;
-    if (row >= this.limits.maxNodes) throw new TableFullError(`the node table is full (${this.limits.maxNodes} rows, maxNodes)`);
+  private takeRow(key: number): number {
+    const row = this.rowAssign.take(key, this.size, this.limits);
+    if (row < 0) throw new TableFullError(`the node table is full (${this.limits.maxNodes} rows, maxNodes)`);
     if (row >= this.view.capacity) {
-      const want = Math.min(this.limits.maxNodes, Math.max(GROW_STEP_MIN, this.view.capacity * 2));
+      const want = Math.min(this.limits.maxNodes, Math.max(GROW_STEP_MIN, this.view.capacity * 2, row + 1));
       growBuffers(this.buffers, want);
       Atomics.store(this.view.header, Header.CAPACITY, want);
       Atomics.store(this.view.header, Header.SHARDS, Math.ceil(want / this.limits.shardSize));
       this.view.refresh();
     }
-    this.rowLimit = row + 1;
-    Atomics.store(this.view.header, Header.ROW_LIMIT, this.rowLimit);
+    if (row >= this.rowLimit) {
+      this.rowLimit = row + 1;
+      Atomics.store(this.view.header, Header.ROW_LIMIT, this.rowLimit);
+    }
     return row;
+  }
+
+  /** Rows below the scan limit that hold no node: the price of grouping rows by class (see RowAssigner). */
+  get emptyRows(): number {
+    return this.rowLimit - this.size;
   }
 
   /**
@@ -218,7 +230,7 @@ export class NodeTable {
     unlockRow(v, row, held);
     this.rowsById.delete(id);
     this.meta[row] = undefined;
-    this.freeRows.push(row);
+    this.rowAssign.give(row, this.limits);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
   }
 
@@ -230,7 +242,7 @@ export class NodeTable {
     const held = lockRow(v, row);
     Atomics.store(v.state, row, state);
     unlockRow(v, row, held);
-    if (state === NodeState.UP) raiseSummary(v, row);
+    if (state === NodeState.UP) onJoin(v, row);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
   }
 
@@ -262,5 +274,136 @@ export class NodeTable {
   /** Rows currently holding a node (any state but EMPTY). */
   *rows(): IterableIterator<number> {
     for (const row of this.rowsById.values()) yield row;
+  }
+}
+
+/** Significant bits kept when bucketing a capacity into a machine class: buckets are 1/8 octave wide. */
+const CLASS_MANTISSA_BITS = 3;
+
+/** A capacity's bucket: exact below 16, else its octave and its top CLASS_MANTISSA_BITS bits after the leading one. */
+function capacityBucket(x: number): number {
+  if (x < 1 << (CLASS_MANTISSA_BITS + 1)) return x;
+  const e = 31 - Math.clz32(x);
+  return (e << CLASS_MANTISSA_BITS) | ((x >>> (e - CLASS_MANTISSA_BITS)) & ((1 << CLASS_MANTISSA_BITS) - 1));
+}
+
+/**
+ * A node's machine class: its cpu and mem capacity buckets and whether it has GPUs. Machines of one
+ * class differ by less than 1/8 in cpu and mem (common shapes, 16, 24, 32, 48, 64 cores or 64, 96,
+ * 128, 256 GiB, each get a bucket of their own), so a shard of one class has near-equal capacity
+ * extremes and its GPU penalty applies to all or none of it.
+ */
+export function classKey(cpu: number, mem: number, gpu: number): number {
+  return (capacityBucket(cpu) * 256 + capacityBucket(mem)) * 2 + (gpu > 0 ? 1 : 0);
+}
+
+/**
+ * Classes that may each keep a partly used shard before the EMPTY-row allowance stops growing with
+ * them: one open shard per class is the price of grouping, but a cluster of hundreds of odd shapes
+ * would otherwise reserve hundreds of shards; past this, classes share rows instead.
+ */
+const MAX_OPEN_CLASSES = 64;
+/** Above this share of EMPTY rows (1/4), classes borrow rows from each other rather than grow the table. */
+const WASTE_SHARE_SHIFT = 2;
+
+interface RowClass {
+  key: number;
+  /** Free rows of this class's shards, popped from the end (ascending row order within a new shard). */
+  free: number[];
+}
+
+/**
+ * Row assignment by machine class. Shard summaries bound a shard by its extremes (least capacity,
+ * fullest row, emptiest row); in a shard that mixes 16-core and 64-core nodes those extremes come
+ * from different rows and the bounds are loose, so exact selection reads most of the table. Here
+ * every shard belongs to one class and its rows go to that class's nodes only:
+ *  - a class fills its shards from their free lists (rows of removed nodes return to the free list
+ *    of the shard's class);
+ *  - a class with no free row takes a whole shard: one left wholly empty by removals, else a new
+ *    one at the end (ROW_LIMIT then moves by up to a shard; its unused rows stay EMPTY and scans
+ *    skip them, sampling does not count them as probes);
+ *  - a shard whose last node leaves goes back to the pool for any class.
+ * Waste bound: a class opens a new shard only while the EMPTY rows of the shards handed out number
+ * fewer than max(C * shardSize, handed-out rows / 4), C = min(classes, MAX_OPEN_CLASSES); past
+ * that, it borrows a free row of another class (that shard then mixes classes: its bounds loosen,
+ * results stay exact). So ROW_LIMIT never exceeds the node count at the last growth plus that
+ * allowance plus a shard, i.e. at most max(nodes + (C + 1) * shardSize, 4/3 * (nodes + shardSize))
+ * rows, and a node is never refused while an EMPTY row exists below maxNodes.
+ */
+class RowAssigner {
+  private readonly classes = new Map<number, RowClass>();
+  /** Owner class of each shard taken so far (null: in the pool). */
+  private readonly shardClass: (RowClass | null)[] = [];
+  /** Nodes in each shard. */
+  private readonly shardNodes: number[] = [];
+  /** Shards left wholly empty, for any class. */
+  private readonly pool: number[] = [];
+  /** Rows of the shards taken so far: the first row never handed to a class. */
+  private end = 0;
+
+  /** A row for a node of class `key`, or -1 when the table is full. `nodes` is the current node count. */
+  take(key: number, nodes: number, limits: TableLimits): number {
+    let cls = this.classes.get(key);
+    if (cls === undefined) {
+      cls = { key, free: [] };
+      this.classes.set(key, cls);
+    }
+    let row = cls.free.pop();
+    if (row === undefined) {
+      const open = this.classes.size < MAX_OPEN_CLASSES ? this.classes.size : MAX_OPEN_CLASSES;
+      const wasteAllowed = Math.max(open * limits.shardSize, this.end >> WASTE_SHARE_SHIFT);
+      if (this.pool.length > 0 || this.end - nodes < wasteAllowed) row = this.takeShard(cls, limits);
+      if (row === undefined) row = this.borrow(cls, limits);
+    }
+    if (row === undefined) return -1;
+    this.shardNodes[(row / limits.shardSize) | 0]!++;
+    return row;
+  }
+
+  /** Returns a removed node's row to its shard's class, or the whole shard to the pool when it empties. */
+  give(row: number, limits: TableLimits): void {
+    const size = limits.shardSize;
+    const shard = (row / size) | 0;
+    const cls = this.shardClass[shard]!;
+    if (--this.shardNodes[shard]! > 0) {
+      cls.free.push(row);
+      return;
+    }
+    // Rare (a class shrank by a whole shard): drop the shard's rows from the free list, O(free rows).
+    const lo = shard * size;
+    const hi = lo + size;
+    let w = 0;
+    for (let i = 0; i < cls.free.length; i++) {
+      const r = cls.free[i]!;
+      if (r < lo || r >= hi) cls.free[w++] = r;
+    }
+    cls.free.length = w;
+    this.shardClass[shard] = null;
+    this.pool.push(shard);
+  }
+
+  /** Gives `cls` a whole shard (from the pool, else new at the end) and returns its first row. */
+  private takeShard(cls: RowClass, limits: TableLimits): number | undefined {
+    const size = limits.shardSize;
+    let shard = this.pool.pop();
+    if (shard === undefined) {
+      if (this.end >= limits.maxNodes) return undefined;
+      shard = (this.end / size) | 0;
+      this.shardNodes.push(0);
+      this.shardClass.push(null);
+      this.end = Math.min(this.end + size, limits.maxNodes);
+    }
+    this.shardClass[shard] = cls;
+    const lo = shard * size;
+    const hi = Math.min(lo + size, limits.maxNodes);
+    for (let r = hi - 1; r > lo; r--) cls.free.push(r);
+    return lo;
+  }
+
+  /** A free row of whichever class has the most; a new shard for `cls` when none has any. */
+  private borrow(cls: RowClass, limits: TableLimits): number | undefined {
+    let donor: RowClass | undefined;
+    for (const c of this.classes.values()) if (c.free.length > 0 && (donor === undefined || c.free.length > donor.free.length)) donor = c;
+    return donor !== undefined ? donor.free.pop() : this.takeShard(cls, limits);
   }
 }

@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench -- [--scenario placement|trace] [--nodes N] [--tasks N] [--selection sampled|exact]
+ *   [--policy binpack|spread|balanced] [--workers N] [--json] [--quick]`
+ * Without --scenario: the standard set (1k/10k/100k nodes x sampled/exact x binpack/spread x
+ * 1 worker/all workers). --quick: a small version of every scenario, in seconds.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { TRACE_FORMATS, type TraceFormat } from './trace/index.js';
+import { fmtInt, formatTable } from './lib/report.js';
+import { type PlacementRunOptions, type PlacementRunResult, runPlacement } from './scenarios/placement.js';
+import { type TraceRunResult, runTrace } from './scenarios/trace.js';
+import { type SubmitRunResult, runSubmit } from './scenarios/submit.js';
+import type { PolicyName } from '../src/placement/scoring/policy.js';
+
+function positiveInt(v: string): number {
+  const n = Number(v.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+const program = new Command()
+  .name('bench')
+  .description('Borealis scheduling benchmark: placement throughput and latency, or trace replay')
+  .addOption(new Option('--scenario <name>', 'placement, trace or submit (default: the standard set)').choices(['placement', 'trace', 'submit']))
+  .option('--nodes <n>', 'nodes in the cluster', positiveInt)
+  .option('--tasks <n>', 'tasks to place', positiveInt)
+  .addOption(new Option('--selection <s>', 'exact or sampled').choices(['exact', 'sampled']).default('sampled'))
+  .addOption(new Option('--policy <p>', 'binpack, spread or balanced').choices(['binpack', 'spread', 'balanced']).default('binpack'))
+  .option('--workers <n>', 'placement threads (default: one per core)', positiveInt)
+  .option('--sample-k <k>', 'candidates per sampled decision', positiveInt, 4)
+  .option('--seed <n>', 'workload and placement seed', positiveInt, 42)
+  .option('--batch <n>', 'tasks per place() call', positiveInt, 4096)
+  .option('--inflight <n>', 'place() calls outstanding at once', positiveInt, 4)
+  .option('--trace <file>', 'trace file for --scenario trace')
+  .addOption(new Option('--format <f>', 'trace format').choices([...TRACE_FORMATS]))
+  .option('--speed <x>', 'replay at x times real time (default: as fast as possible)', positiveNumber)
+  .option('--limit <n>', 'replay at most n submissions', positiveInt)
+  .option('--machine-cpus <n>', 'trace: cores per machine', positiveNumber)
+  .option('--machine-mem <mib>', 'trace: MiB per machine', positiveNumber)
+  .option('--instances <n>', 'submit: instances of the service', positiveInt, 1000)
+  .option('--agents <n>', 'submit: simulated agents', positiveInt, 50)
+  .option('--runs <n>', 'submit: runs (fresh master each)', positiveInt, 10)
+  .option('--json', 'one JSON object per run on its own line')
+  .option('--quick', 'a small version of every scenario, in seconds')
+  .parse();
+
+const opts = program.opts<{
+  scenario?: 'placement' | 'trace' | 'submit';
+  instances: number;
+  agents: number;
+  runs: number;
+  nodes?: number;
+  tasks?: number;
+  selection: 'exact' | 'sampled';
+  policy: PolicyName;
+  workers?: number;
+  sampleK: number;
+  seed: number;
+  batch: number;
+  inflight: number;
+  trace?: string;
+  format?: TraceFormat;
+  speed?: number;
+  limit?: number;
+  machineCpus?: number;
+  machineMem?: number;
+  json?: boolean;
+  quick?: boolean;
+}>();
+
+const cores = availableParallelism();
+const json = opts.json === true;
+const progress = !json && process.stdout.isTTY === true;
+
+function emit(r: PlacementRunResult | TraceRunResult | SubmitRunResult): void {
+  if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
+}
+
+function placementRow(r: PlacementRunResult): (string | number)[] {
+  return [
+    fmtInt(r.nodes),
+    fmtInt(r.tasks),
+    r.selection,
+    r.policy,
+    r.workers,
+    fmtInt(r.placed),
+    fmtInt(r.unplaced),
+    fmtInt(r.placementsPerSec),
+    r.latencyUs.p50,
+    r.latencyUs.p99,
+    r.latencyUs.p999,
+    r.latencyUs.max,
+    Math.round(r.batchLatencyUs.p99 / 1000),
+    r.conflicts,
+    `${(r.utilization.cpus * 100).toFixed(1)}%`,
+    `${(r.utilization.mem * 100).toFixed(1)}%`,
+    r.overcommittedNodes,
+  ];
+}
+
+const PLACEMENT_HEADERS = [
+  'nodes', 'tasks', 'selection', 'policy', 'workers', 'placed', 'unplaced', 'placed/s',
+  'p50 µs', 'p99 µs', 'p999 µs', 'max µs', 'batch p99 ms', 'conflicts', 'cpu util', 'mem util', 'overcommitted',
+];
+
+function base(): Omit<PlacementRunOptions, 'nodes' | 'tasks' | 'workers' | 'selection' | 'policy'> {
+  return { sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch, inflight: opts.inflight, progress };
+}
+
+/** Tasks per run in the standard set: ~10 per node fills the cluster; exact at 100k is capped for time. */
+function standardTasks(nodes: number, selection: 'exact' | 'sampled', quick: boolean): number {
+  if (quick) return nodes * 10;
+  if (selection === 'exact' && nodes >= 100_000) return 200_000;
+  return nodes * 10;
+}
+
+async function standardSet(quick: boolean): Promise<void> {
+  const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+  const workerCounts = cores > 1 ? [1, cores] : [1];
+  const results: PlacementRunResult[] = [];
+  for (const nodes of sizes) {
+    for (const selection of ['sampled', 'exact'] as const) {
+      for (const policy of ['binpack', 'spread'] as const) {
+        for (const workers of workerCounts) {
+          const tasks = standardTasks(nodes, selection, quick);
+          if (!json) process.stderr.write(`running ${nodes} nodes, ${tasks} tasks, ${selection}/${policy}, ${workers} worker(s)\n`);
+          const r = await runPlacement({ ...base(), nodes, tasks, workers, selection, policy });
+          results.push(r);
+          emit(r);
+        }
+      }
+    }
+  }
+  if (!json) {
+    console.log(formatTable(PLACEMENT_HEADERS, results.map(placementRow)));
+    console.log('\nRatios in this run:');
+    for (const nodes of sizes) {
+      for (const selection of ['sampled', 'exact'] as const) {
+        for (const policy of ['binpack', 'spread'] as const) {
+          const one = results.find((r) => r.nodes === nodes && r.selection === selection && r.policy === policy && r.workers === 1);
+          const all = results.find((r) => r.nodes === nodes && r.selection === selection && r.policy === policy && r.workers === cores);
+          if (one && all && all !== one) {
+            console.log(`  ${fmtInt(nodes)} nodes ${selection}/${policy}: ${cores} workers / 1 worker = ${(all.placementsPerSec / one.placementsPerSec).toFixed(2)}x`);
+          }
+        }
+      }
+      const s = results.find((r) => r.nodes === nodes && r.selection === 'sampled' && r.policy === 'binpack' && r.workers === cores);
+      const e = results.find((r) => r.nodes === nodes && r.selection === 'exact' && r.policy === 'binpack' && r.workers === cores);
+      if (s && e && s.tasks === e.tasks) {
+        console.log(
+          `  ${fmtInt(nodes)} nodes binpack utilisation, sampled vs exact: cpu ${((s.utilization.cpus - e.utilization.cpus) * 100).toFixed(2)} pts, mem ${((s.utilization.mem - e.utilization.mem) * 100).toFixed(2)} pts`,
+        );
+      }
+    }
+  }
+  const over = results.reduce((n, r) => n + r.overcommittedNodes, 0);
+  if (over > 0) {
+    console.error(`FAIL: ${over} over-committed nodes`);
+    process.exitCode = 1;
+  }
+}
+
+async function submitScenario(instances: number, agents: number, runs: number): Promise<void> {
+  const r = await runSubmit({ instances, agents, runs, workers: opts.workers ?? cores, seed: opts.seed });
+  emit(r);
+  if (!json) {
+    console.log(
+      formatTable(
+        ['instances', 'agents', 'runs', 'submit→running p50 ms', 'p99 ms', 'max ms', 'per-task p99 ms', 'master placed/s', 'allocator placed/s'],
+        [[fmtInt(r.instances), r.agents, r.runs, r.submitToRunningMs.p50, r.submitToRunningMs.p99, r.submitToRunningMs.max, r.taskRunningMs.p99, fmtInt(r.masterPlacementsPerSec), fmtInt(r.allocatorPlacementsPerSec)]],
+      ),
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  if (opts.scenario === 'submit') {
+    await submitScenario(opts.instances, opts.agents, opts.runs);
+    return;
+  }
+  if (opts.scenario === 'trace') {
+    if (!opts.trace || !opts.format) throw new InvalidArgumentError('--scenario trace needs --trace FILE and --format');
+    const alibaba = opts.format === 'alibaba-v2018';
+    const r = await runTrace({
+      file: opts.trace,
+      format: opts.format,
+      nodes: opts.nodes ?? (alibaba ? 4000 : 12500),
+      machineCpus: opts.machineCpus ?? (alibaba ? 96 : 64),
+      machineMemMiB: opts.machineMem ?? 96 * 1024,
+      workers: opts.workers ?? cores,
+      selection: opts.selection,
+      policy: opts.policy,
+      sampleK: opts.sampleK,
+      seed: opts.seed,
+      batch: opts.batch,
+      ...(opts.speed !== undefined ? { speed: opts.speed } : {}),
+      ...(opts.limit !== undefined ? { limit: opts.limit } : {}),
+    });
+    emit(r);
+    if (!json) {
+      console.log(
+        formatTable(
+          ['trace', 'rows', 'bad rows', 'submitted', 'placed', 'unplaced', 'released', 'placed/s', 'p50 µs', 'p99 µs', 'queue p99 ms', 'overcommitted'],
+          [[r.format, fmtInt(r.rows), r.badRows, fmtInt(r.submissions), fmtInt(r.placed), fmtInt(r.unplaced), fmtInt(r.released), fmtInt(r.placementsPerSec), r.latencyUs.p50, r.latencyUs.p99, Math.round(r.queueingDelayUs.p99 / 1000), r.overcommittedNodes]],
+        ),
+      );
+      for (const b of r.badRowSamples) console.log(`  bad row at line ${b.line}: ${b.reason}`);
+      if (r.badRows > r.badRowSamples.length) console.log(`  ... and ${r.badRows - r.badRowSamples.length} more bad rows`);
+      console.log('utilisation over trace time:');
+      for (const u of r.utilizationOverTime) console.log(`  t=${u.traceSec}s cpu ${(u.cpus * 100).toFixed(1)}% mem ${(u.mem * 100).toFixed(1)}% running ${u.running}`);
+    }
+    if (r.overcommittedNodes > 0) process.exitCode = 1;
+    return;
+  }
+  if (opts.scenario === 'placement' || opts.nodes !== undefined || opts.tasks !== undefined) {
+    const nodes = opts.nodes ?? 10_000;
+    const r = await runPlacement({
+      ...base(),
+      nodes,
+      tasks: opts.tasks ?? nodes * 10,
+      workers: opts.workers ?? cores,
+      selection: opts.selection,
+      policy: opts.policy,
+    });
+    emit(r);
+    if (!json) console.log(formatTable(PLACEMENT_HEADERS, [placementRow(r)]));
+    if (r.overcommittedNodes > 0) process.exitCode = 1;
+    return;
+  }
+  await standardSet(opts.quick === true);
+  if (opts.quick) {
+    await quickTrace();
+    await submitScenario(200, 10, 2);
+  }
+}
+
+/** --quick also replays a small generated trace of each format, so every scenario runs. */
+async function quickTrace(): Promise<void> {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { generateAlibabaTrace, generateGoogleTrace } = await import('./trace/index.js');
+  const dir = mkdtempSync(join(tmpdir(), 'borealis-trace-'));
+  try {
+    for (const [format, text] of [
+      ['alibaba-v2018', generateAlibabaTrace(2000, opts.seed)],
+      ['google-2011', generateGoogleTrace(5000, opts.seed)],
+    ] as const) {
+      const file = join(dir, `${format}.csv`);
+      writeFileSync(file, text);
+      const r = await runTrace({
+        file, format, nodes: 200, machineCpus: format === 'alibaba-v2018' ? 96 : 64, machineMemMiB: 96 * 1024,
+        workers: cores, selection: 'sampled', policy: 'binpack', sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch,
+      });
+      emit(r);
+      if (!json) console.log(`trace ${format}: ${r.submissions} submissions, ${r.placed} placed, ${r.unplaced} unplaced, ${r.badRows} bad rows, p99 ${r.latencyUs.p99} µs, overcommitted ${r.overcommittedNodes}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exitCode = 1;
+});

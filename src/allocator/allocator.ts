@@ -1,0 +1,750 @@
+import { availableParallelism } from 'node:os';
+import { build as buildHistogram, type Histogram } from 'hdr-histogram-js';
+import {
+  BorealisError,
+  ClosedError,
+  DuplicateTaskError,
+  type FieldProblem,
+  InvalidArgumentError,
+  UnknownTaskError,
+  isBorealisError,
+} from '../api/errors.js';
+import type { CompiledConstraints } from '../placement/constraints/compiled.js';
+import { ConstraintCompiler, type ConstraintSpec } from '../placement/constraints/compile.js';
+import { POLICY_NAMES, type PolicyName, policyFromName } from '../placement/scoring/policy.js';
+import { SELECTION_NAMES, Selection } from '../placement/stack.js';
+import { Status } from '../placement/status.js';
+import { type ResourceInput, parseRequest } from '../resources/vector.js';
+import { releaseRow } from '../table/commit.js';
+import { NodeState, type TableLimits } from '../table/layout.js';
+import { NodeTable, type NodeSpec } from '../table/node-table.js';
+import type { RoundJob, RoundRequest } from './messages.js';
+import { PlacementPool } from './pool.js';
+import { type Queued, PendingQueue } from './queue.js';
+import { UnplacedCode, type UnplacedDescription, describeUnplaced } from './reasons.js';
+import { Req, Res, TaskBufferView, allocateTaskBuffer } from './task-buffer.js';
+
+export interface AllocatorOptions {
+  nodes?: NodeSpec[];
+  /** Placement threads; one per core by default. */
+  workers?: number;
+  selection?: (typeof SELECTION_NAMES)[number];
+  /** Candidates per sampled decision. */
+  sampleK?: number;
+  seed?: number;
+  /** Policy for tasks that name none. */
+  policy?: PolicyName;
+  /** Tasks per worker per round. */
+  roundSize?: number;
+  limits?: Partial<TableLimits>;
+}
+
+const DEFAULTS = {
+  selection: 'sampled' as const,
+  // k = 4: most of the packing quality of exact at a few probes per decision (see README numbers).
+  sampleK: 4,
+  seed: 1,
+  policy: 'binpack' as PolicyName,
+  // 2048 tasks keep a thread busy ~1 ms at sampled speeds, so hand-off costs stay under a few %.
+  roundSize: 2048,
+};
+
+/** A task as the master hands it to placement. */
+export interface TaskRequest {
+  id: string;
+  /** Job key: instances of a job share limit / distinct-hosts accounting. */
+  job?: string;
+  /** DRF role (Mesos role / Aurora role). */
+  role?: string;
+  /** Higher is placed first. */
+  priority?: number;
+  resources: ResourceInput;
+  constraints?: ConstraintSpec[];
+  policy?: PolicyName;
+}
+
+export interface Assignment {
+  taskId: string;
+  nodeId: string;
+  ports: number[];
+}
+
+export interface Unplaced extends UnplacedDescription {
+  taskId: string;
+}
+
+export interface PlaceResult {
+  assignments: Assignment[];
+  unplaced: Unplaced[];
+}
+
+export interface AllocatorStats {
+  placed: number;
+  unplaced: number;
+  released: number;
+  rounds: number;
+  conflicts: number;
+  retries: number;
+  pending: number;
+  running: number;
+}
+
+interface PendingTask extends Queued {
+  id: string;
+  jobKey: string;
+  cpu: number;
+  mem: number;
+  disk: number;
+  gpu: number;
+  ports: number;
+  policy: number;
+  cset: CompiledConstraints | null;
+  call: PlaceCall;
+}
+
+interface PlaceCall {
+  remaining: number;
+  started: number;
+  result: PlaceResult;
+  resolve: (r: PlaceResult) => void;
+}
+
+interface Held {
+  row: number;
+  nodeId: string;
+  role: string;
+  jobKey: string;
+  cpu: number;
+  mem: number;
+  disk: number;
+  gpu: number;
+  ports: number[];
+  dominant: number;
+}
+
+interface JobState {
+  cset: CompiledConstraints;
+  /** row -> instances held there */
+  rows: Map<number, number>;
+  /** True while a round in flight holds tasks of this job: the next round must not race it. */
+  inFlight: boolean;
+}
+
+interface Round {
+  index: number;
+  tasks: PendingTask[];
+  subs: { lo: number; hi: number }[];
+  jobs: JobState[];
+  promise: Promise<void>;
+}
+
+/**
+ * The sharded allocator: the library the master calls to place tasks.
+ *
+ * It owns the shared node table (topology writes happen here, on the caller's thread) and a pool
+ * of placement threads. `place()` validates a batch completely (nothing is queued if any task is
+ * wrong), queues it by priority and DRF, and a pump cuts the queue into rounds: each round is
+ * split into one sub-batch per thread, each thread owning an interleaved set of shards, and all
+ * threads commit into the same table with the optimistic protocol of src/table/commit.ts.
+ * Two rounds may be in flight: while threads place one, this thread prepares the next. Jobs with
+ * limit / distinct-hosts constraints are kept to one sub-batch of one round at a time, because
+ * their feasibility depends on where their other instances went.
+ */
+export class Allocator {
+  readonly table: NodeTable;
+  readonly workers: number;
+  private readonly opts: Required<Omit<AllocatorOptions, 'nodes' | 'limits' | 'workers'>>;
+  private readonly pool: PlacementPool;
+  private readonly buffers: TaskBufferView[];
+  private readonly compiler: ConstraintCompiler;
+  private readonly queue: PendingQueue<PendingTask>;
+  private readonly held = new Map<string, Held>();
+  private readonly pendingIds = new Set<string>();
+  private readonly cancelled = new Set<string>();
+  private readonly jobs = new Map<string, JobState>();
+  /** DRF accounting: per role, what it holds per dimension (committed and in flight). */
+  private readonly roleUse = new Map<string, Float64Array>();
+  private readonly totals = new Float64Array(4);
+  /** Nodes removed while rounds were in flight: their rows are emptied once those rounds finish. */
+  private readonly removing = new Set<string>();
+  private inFlight: Round[] = [];
+  private pumping = false;
+  private closed = false;
+  private roundCounter = 0;
+  private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0 };
+  /** Per-task placement latency (ns) in the worker: select + commit. */
+  readonly placementLatencyNs: Histogram;
+  /** Per place() call: from the call to the last decision, queueing and hand-off included (ns). */
+  readonly batchLatencyNs: Histogram;
+
+  private constructor(opts: AllocatorOptions) {
+    const o = { ...DEFAULTS, ...stripUndefined(opts) };
+    if (!SELECTION_NAMES.includes(o.selection)) {
+      throw new InvalidArgumentError(`selection must be one of ${SELECTION_NAMES.join(', ')}, got ${JSON.stringify(o.selection)}`);
+    }
+    if (policyFromName(o.policy) < 0) {
+      throw new InvalidArgumentError(`policy must be one of ${POLICY_NAMES.join(', ')}, got ${JSON.stringify(o.policy)}`);
+    }
+    for (const k of ['sampleK', 'roundSize'] as const) {
+      if (!Number.isInteger(o[k]) || o[k] < 1) throw new InvalidArgumentError(`${k} must be a positive integer, got ${o[k]}`);
+    }
+    const workers = opts.workers ?? availableParallelism();
+    if (!Number.isInteger(workers) || workers < 1 || workers > 256) {
+      throw new InvalidArgumentError(`workers must be an integer in 1..256, got ${workers}`);
+    }
+    this.workers = workers;
+    this.opts = { selection: o.selection, sampleK: o.sampleK, seed: o.seed, policy: o.policy, roundSize: o.roundSize };
+    this.table = new NodeTable(opts.limits);
+    this.compiler = new ConstraintCompiler(this.table.interner);
+    this.queue = new PendingQueue<PendingTask>((role) => this.dominantShare(role));
+    const capacity = o.roundSize * workers;
+    // Two buffers: one round placing, the next being written.
+    const data = [allocateTaskBuffer(capacity, capacity * 8), allocateTaskBuffer(capacity, capacity * 8)];
+    this.buffers = data.map((d) => new TaskBufferView(d));
+    for (const spec of opts.nodes ?? []) this.addNode(spec);
+    this.pool = new PlacementPool(workers, {
+      table: this.table.buffers,
+      tasks: data,
+      selection: o.selection === 'exact' ? Selection.EXACT : Selection.SAMPLED,
+      sampleK: o.sampleK,
+      seed: o.seed,
+    });
+    this.placementLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
+    this.batchLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600e9, numberOfSignificantValueDigits: 3 });
+  }
+
+  static async create(opts: AllocatorOptions = {}): Promise<Allocator> {
+    return new Allocator(opts);
+  }
+
+  // ---- topology -------------------------------------------------------------------------------
+
+  addNode(spec: NodeSpec): void {
+    this.assertOpen();
+    this.table.addNode(spec);
+    const s = this.table.snapshot(spec.id);
+    this.totals[0] = this.totals[0]! + s.capacity.cpus;
+    this.totals[1] = this.totals[1]! + s.capacity.mem;
+    this.totals[2] = this.totals[2]! + s.capacity.disk;
+    this.totals[3] = this.totals[3]! + s.capacity.gpus;
+    this.kick();
+  }
+
+  /**
+   * Removes a node. Tasks it held are released and returned (the caller decides: lost, reschedule).
+   * Placements racing with the removal are re-queued when their round finishes.
+   */
+  removeNode(id: string): string[] {
+    this.assertOpen();
+    const s = this.table.snapshot(id);
+    this.table.setState(id, NodeState.DOWN);
+    const lost: string[] = [];
+    for (const [taskId, h] of this.held) if (h.nodeId === id) lost.push(taskId);
+    for (const taskId of lost) this.release(taskId);
+    this.totals[0] = this.totals[0]! - s.capacity.cpus;
+    this.totals[1] = this.totals[1]! - s.capacity.mem;
+    this.totals[2] = this.totals[2]! - s.capacity.disk;
+    this.totals[3] = this.totals[3]! - s.capacity.gpus;
+    if (this.inFlight.length > 0) this.removing.add(id);
+    else this.table.removeNode(id);
+    return lost;
+  }
+
+  /** No new placements on the node; what it runs stays. */
+  drainNode(id: string): void {
+    this.assertOpen();
+    this.table.setState(id, NodeState.DRAINING);
+  }
+
+  /** Back to taking placements (after a drain, or when a lost agent returns). */
+  activateNode(id: string): void {
+    this.assertOpen();
+    this.table.setState(id, NodeState.UP);
+    this.kick();
+  }
+
+  /** Unreachable: keeps its tasks' accounting, takes nothing new. */
+  markNodeDown(id: string): void {
+    this.assertOpen();
+    this.table.setState(id, NodeState.DOWN);
+  }
+
+  // ---- placement ------------------------------------------------------------------------------
+
+  /**
+   * Places a batch. Resolves when every task has an assignment or a reason. Throws (rejects) a
+   * BorealisError, with every problem by path, if any task is invalid: then nothing is queued.
+   */
+  place(tasks: readonly TaskRequest[]): Promise<PlaceResult> {
+    try {
+      this.assertOpen();
+      const call: PlaceCall = {
+        remaining: tasks.length,
+        started: performance.now(),
+        result: { assignments: [], unplaced: [] },
+        resolve: () => {},
+      };
+      const parsed = this.validate(tasks, call);
+      const promise = new Promise<PlaceResult>((resolve) => {
+        call.resolve = resolve;
+      });
+      if (parsed.length === 0) {
+        call.resolve(call.result);
+        return promise;
+      }
+      for (const t of parsed) {
+        this.pendingIds.add(t.id);
+        this.queue.push(t);
+      }
+      this.kick();
+      return promise;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private validate(tasks: readonly TaskRequest[], call: PlaceCall): PendingTask[] {
+    if (!Array.isArray(tasks)) throw new InvalidArgumentError('place() takes an array of tasks');
+    const problems: FieldProblem[] = [];
+    const out: PendingTask[] = [];
+    const seen = new Set<string>();
+    let duplicate: string | null = null;
+    const policyDefault = policyFromName(this.opts.policy);
+    tasks.forEach((t, i) => {
+      const path = `tasks[${i}]`;
+      if (t === null || typeof t !== 'object') {
+        problems.push({ path, message: 'must be an object' });
+        return;
+      }
+      if (typeof t.id !== 'string' || t.id === '') {
+        problems.push({ path: `${path}.id`, message: 'must be a non-empty string' });
+        return;
+      }
+      if (seen.has(t.id) || this.held.has(t.id) || this.pendingIds.has(t.id)) {
+        duplicate ??= t.id;
+        problems.push({ path: `${path}.id`, message: `duplicate task id ${JSON.stringify(t.id)}` });
+      }
+      seen.add(t.id);
+      for (const k of Object.keys(t)) {
+        if (!TASK_FIELDS.has(k)) problems.push({ path: `${path}.${k}`, message: 'unknown field' });
+      }
+      if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
+        problems.push({ path: `${path}.priority`, message: 'must be an integer' });
+      }
+      if (t.role !== undefined && (typeof t.role !== 'string' || t.role === '')) {
+        problems.push({ path: `${path}.role`, message: 'must be a non-empty string' });
+      }
+      if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
+        problems.push({ path: `${path}.job`, message: 'must be a non-empty string' });
+      }
+      let policy: number = policyDefault;
+      if (t.policy !== undefined) {
+        policy = policyFromName(t.policy);
+        if (policy < 0) problems.push({ path: `${path}.policy`, message: `must be one of ${POLICY_NAMES.join(', ')}` });
+      }
+      let r;
+      let cset: CompiledConstraints | null = null;
+      try {
+        r = parseRequest(t.resources, `${path}.resources`);
+      } catch (err) {
+        if (!isBorealisError(err)) throw err;
+        problems.push(...(err.problems.length > 0 ? err.problems : [{ path: `${path}.resources`, message: err.message }]));
+      }
+      try {
+        cset = this.compiler.compile(t.constraints, `${path}.constraints`);
+      } catch (err) {
+        if (!isBorealisError(err)) throw err;
+        problems.push(...(err.problems.length > 0 ? err.problems : [{ path: `${path}.constraints`, message: err.message }]));
+      }
+      if (cset?.jobScoped && t.job === undefined) {
+        problems.push({ path: `${path}.job`, message: 'is required with limit or distinct_hosts constraints' });
+      }
+      if (r === undefined || problems.length > 0) return;
+      const role = t.role ?? 'default';
+      out.push({
+        id: t.id,
+        jobKey: t.job ?? '',
+        role,
+        priority: t.priority ?? 0,
+        dominant: 0,
+        cpu: r.cpus,
+        mem: r.mem,
+        disk: r.disk,
+        gpu: r.gpus,
+        ports: r.ports,
+        policy,
+        cset,
+        call,
+      });
+    });
+    if (problems.length > 0) {
+      if (duplicate !== null && problems.length === 1) throw new DuplicateTaskError(duplicate);
+      throw new BorealisError(
+        problems.some((p) => p.path.includes('.constraints')) && problems.every((p) => p.path.includes('.constraints'))
+          ? 'BRL_ERR_BAD_CONSTRAINT'
+          : problems.every((p) => p.path.includes('.resources'))
+            ? 'BRL_ERR_BAD_RESOURCES'
+            : 'BRL_ERR_INVALID_ARGUMENT',
+        `invalid tasks: ${problems
+          .slice(0, 10)
+          .map((p) => `${p.path}: ${p.message}`)
+          .join('; ')}${problems.length > 10 ? ` (+${problems.length - 10} more)` : ''}`,
+        problems,
+      );
+    }
+    for (const t of out) t.dominant = this.dominantOf(t.cpu, t.mem, t.disk, t.gpu);
+    return out;
+  }
+
+  /**
+   * Gives a task's resources back. Unknown ids are refused (a double release would corrupt the
+   * table's accounting).
+   */
+  release(taskId: string): void {
+    this.assertOpen();
+    const h = this.held.get(taskId);
+    if (!h) throw new UnknownTaskError(taskId);
+    this.held.delete(taskId);
+    releaseRow(this.table.view, h.row, h.cpu, h.mem, h.disk, h.gpu, h.ports);
+    this.chargeRole(h.role, -h.cpu, -h.mem, -h.disk, -h.gpu);
+    const job = h.jobKey === '' ? undefined : this.jobs.get(h.jobKey);
+    if (job) {
+      const n = (job.rows.get(h.row) ?? 0) - 1;
+      if (n > 0) job.rows.set(h.row, n);
+      else job.rows.delete(h.row);
+    }
+    this.counters.released++;
+    this.kick();
+  }
+
+  /** Withdraws a task that is still pending. Returns false if it is not pending. */
+  cancel(taskId: string): boolean {
+    if (!this.pendingIds.has(taskId)) return false;
+    this.cancelled.add(taskId);
+    return true;
+  }
+
+  /** Where a placed task is, or undefined. */
+  assignmentOf(taskId: string): Assignment | undefined {
+    const h = this.held.get(taskId);
+    return h ? { taskId, nodeId: h.nodeId, ports: [...h.ports] } : undefined;
+  }
+
+  stats(): AllocatorStats {
+    return { ...this.counters, pending: this.queue.size, running: this.held.size };
+  }
+
+  /** Per-task assignments, by node id (for audits). */
+  tasksOn(nodeId: string): string[] {
+    const out: string[] = [];
+    for (const [taskId, h] of this.held) if (h.nodeId === nodeId) out.push(taskId);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled(this.inFlight.map((r) => r.promise));
+    await this.pool.close();
+  }
+
+  // ---- DRF accounting -------------------------------------------------------------------------
+
+  private dominantOf(cpu: number, mem: number, disk: number, gpu: number): number {
+    const t = this.totals;
+    let d = 0;
+    if (t[0]! > 0) d = Math.max(d, cpu / t[0]!);
+    if (t[1]! > 0) d = Math.max(d, mem / t[1]!);
+    if (t[2]! > 0) d = Math.max(d, disk / t[2]!);
+    if (t[3]! > 0) d = Math.max(d, gpu / t[3]!);
+    return d;
+  }
+
+  private dominantShare(role: string): number {
+    const u = this.roleUse.get(role);
+    return u ? this.dominantOf(u[0]!, u[1]!, u[2]!, u[3]!) : 0;
+  }
+
+  private chargeRole(role: string, cpu: number, mem: number, disk: number, gpu: number): void {
+    let u = this.roleUse.get(role);
+    if (!u) {
+      u = new Float64Array(4);
+      this.roleUse.set(role, u);
+    }
+    u[0] = u[0]! + cpu;
+    u[1] = u[1]! + mem;
+    u[2] = u[2]! + disk;
+    u[3] = u[3]! + gpu;
+  }
+
+  /** Per-role dominant shares right now (committed and in flight), for metrics and tests. */
+  roleShares(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const role of this.roleUse.keys()) out[role] = this.dominantShare(role);
+    return out;
+  }
+
+  // ---- the pump -------------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('allocator');
+  }
+
+  private kick(): void {
+    if (this.pumping || this.closed) return;
+    this.pumping = true;
+    setImmediate(() => {
+      this.pump().catch((err: unknown) => {
+        // A failed round is a bug or a dead worker: fail every waiting call rather than hang.
+        this.failAll(err);
+      });
+    });
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (!this.closed) {
+        if (this.queue.size > 0 && this.inFlight.length < 2) {
+          const round = this.startRound();
+          if (round !== null) {
+            this.inFlight.push(round);
+            continue;
+          }
+        }
+        const oldest = this.inFlight[0];
+        if (oldest === undefined) break;
+        await oldest.promise;
+        this.inFlight.shift();
+        this.finishRound(oldest);
+        if (this.inFlight.length === 0) this.flushRemovals();
+      }
+    } finally {
+      this.pumping = false;
+    }
+    if (this.queue.size > 0 && !this.closed && this.inFlight.length === 0) this.kick();
+  }
+
+  private startRound(): Round | null {
+    const index = this.roundCounter++;
+    const buf = this.buffers[index & 1]!;
+    const W = this.workers;
+    const cap = buf.data.capacity;
+    let portsBudget = buf.data.portsCapacity;
+    const roundJobs = new Map<string, JobState>();
+    const taken = this.queue.take(cap, (t) => {
+      if (this.cancelled.has(t.id)) return true;
+      if (t.ports > portsBudget) return false;
+      if (t.cset?.jobScoped) {
+        const js = this.jobs.get(t.jobKey);
+        if (js?.inFlight && !roundJobs.has(t.jobKey)) return false;
+      }
+      portsBudget -= t.ports;
+      if (t.cset?.jobScoped) roundJobs.set(t.jobKey, this.jobState(t.jobKey, t.cset));
+      this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
+      return true;
+    });
+    // Cancelled tasks leave here, before they reach a worker.
+    const tasks: PendingTask[] = [];
+    for (const t of taken) {
+      if (this.cancelled.delete(t.id)) {
+        this.pendingIds.delete(t.id);
+        this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
+      } else {
+        tasks.push(t);
+      }
+    }
+    if (tasks.length === 0) {
+      this.roundCounter--;
+      return null;
+    }
+    // Split into W sub-batches: a job-scoped job's tasks all go to one sub-batch (by job); the rest
+    // fill the smallest sub-batch, which balances the threads' work.
+    const buckets: PendingTask[][] = [];
+    for (let w = 0; w < W; w++) buckets.push([]);
+    const jobBucket = new Map<string, number>();
+    const jobList: JobState[] = [];
+    const jobIndex = new Map<string, number>();
+    let rr = 0;
+    for (const t of tasks) {
+      if (t.cset?.jobScoped) {
+        let b = jobBucket.get(t.jobKey);
+        if (b === undefined) {
+          b = jobBucket.size % W;
+          jobBucket.set(t.jobKey, b);
+        }
+        buckets[b]!.push(t);
+      } else {
+        buckets[rr]!.push(t);
+        rr = rr + 1 === W ? 0 : rr + 1;
+      }
+    }
+    const ordered: PendingTask[] = [];
+    const subs: { lo: number; hi: number }[] = [];
+    const requests: RoundRequest[] = [];
+    const req = buf.req;
+    let portsAt = 0;
+    for (let w = 0; w < W; w++) {
+      const lo = ordered.length;
+      const csets = new Map<number, CompiledConstraints>();
+      const jobsForSub: RoundJob[] = [];
+      const jobIdxLocal = new Map<string, number>();
+      for (const t of buckets[w]!) {
+        const i = ordered.length;
+        ordered.push(t);
+        const r = i * Req.STRIDE;
+        req[r + Req.CPU] = t.cpu;
+        req[r + Req.MEM] = t.mem;
+        req[r + Req.DISK] = t.disk;
+        req[r + Req.GPU] = t.gpu;
+        req[r + Req.PORTS] = t.ports;
+        req[r + Req.POLICY] = t.policy;
+        let cset = t.cset;
+        if (cset !== null) {
+          cset = this.compiler.get(cset.id)!; // current generation of attribute values
+          t.cset = cset;
+          csets.set(cset.id, cset);
+        }
+        req[r + Req.CSET] = cset === null ? -1 : cset.id;
+        let jobIdx = -1;
+        if (cset?.jobScoped) {
+          let j = jobIdxLocal.get(t.jobKey);
+          if (j === undefined) {
+            const js = this.jobs.get(t.jobKey)!;
+            js.inFlight = true;
+            j = jobsForSub.length;
+            jobIdxLocal.set(t.jobKey, j);
+            jobsForSub.push({ cset: cset.id, rows: rowsOf(js) });
+            if (!jobIndex.has(t.jobKey)) {
+              jobIndex.set(t.jobKey, jobList.length);
+              jobList.push(js);
+            }
+          }
+          jobIdx = j;
+        }
+        req[r + Req.JOB] = jobIdx;
+        req[r + Req.PORTS_AT] = portsAt;
+        portsAt += t.ports;
+      }
+      const hi = ordered.length;
+      subs.push({ lo, hi });
+      if (hi > lo) requests.push({ buffer: index & 1, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
+    }
+    const promise = Promise.all(requests.map((r) => this.pool.run(r))).then(
+      (results) => {
+        for (const r of results) {
+          this.counters.conflicts += r.conflicts;
+          this.counters.retries += r.retries;
+        }
+      },
+    );
+    return { index, tasks: ordered, subs, jobs: jobList, promise };
+  }
+
+  private jobState(jobKey: string, cset: CompiledConstraints): JobState {
+    let js = this.jobs.get(jobKey);
+    if (!js) {
+      js = { cset, rows: new Map(), inFlight: false };
+      this.jobs.set(jobKey, js);
+    }
+    return js;
+  }
+
+  private finishRound(round: Round): void {
+    this.counters.rounds++;
+    const buf = this.buffers[round.index & 1]!;
+    const res = buf.res;
+    const req = buf.req;
+    const portsOut = buf.ports;
+    const requeue: PendingTask[] = [];
+    for (let i = 0; i < round.tasks.length; i++) {
+      const t = round.tasks[i]!;
+      const o = i * Res.STRIDE;
+      const status = res[o + Res.STATUS]!;
+      this.placementLatencyNs.recordValue(res[o + Res.LATENCY_NS]!);
+      if (status === Status.OK) {
+        const row = res[o + Res.ROW]!;
+        const at = req[i * Req.STRIDE + Req.PORTS_AT]!;
+        const ports: number[] = [];
+        for (let k = 0; k < t.ports; k++) ports.push(portsOut[at + k]!);
+        const nodeId = this.table.idOf(row);
+        if (nodeId === undefined || this.removing.has(nodeId)) {
+          // The node left while this round ran: undo the commit and try again elsewhere.
+          releaseRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
+          this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
+          requeue.push(t);
+          continue;
+        }
+        this.pendingIds.delete(t.id);
+        if (this.cancelled.delete(t.id)) {
+          releaseRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
+          this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
+          this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
+          continue;
+        }
+        this.held.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports, dominant: t.dominant });
+        if (t.cset?.jobScoped) {
+          const js = this.jobs.get(t.jobKey)!;
+          js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
+        }
+        this.counters.placed++;
+        this.settle(t, { taskId: t.id, nodeId, ports }, null);
+      } else {
+        this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
+        this.pendingIds.delete(t.id);
+        this.cancelled.delete(t.id);
+        this.counters.unplaced++;
+        this.settle(t, null, describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset));
+      }
+    }
+    for (const js of round.jobs) js.inFlight = false;
+    if (requeue.length > 0) this.queue.unshift(requeue);
+  }
+
+  private settle(t: PendingTask, a: Assignment | null, u: UnplacedDescription | null): void {
+    const call = t.call;
+    if (a !== null) call.result.assignments.push(a);
+    else call.result.unplaced.push({ taskId: t.id, ...u! });
+    if (--call.remaining === 0) {
+      this.batchLatencyNs.recordValue(Math.max(1, Math.round((performance.now() - call.started) * 1e6)));
+      call.resolve(call.result);
+    }
+  }
+
+  private flushRemovals(): void {
+    for (const id of this.removing) this.table.removeNode(id);
+    this.removing.clear();
+  }
+
+  private failAll(err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    for (const round of this.inFlight) {
+      for (const t of round.tasks) {
+        this.pendingIds.delete(t.id);
+        this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
+      }
+    }
+    this.inFlight = [];
+    const rest = this.queue.take(Number.MAX_SAFE_INTEGER, () => true);
+    for (const t of rest) {
+      this.pendingIds.delete(t.id);
+      this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
+    }
+  }
+}
+
+const TASK_FIELDS = new Set(['id', 'job', 'role', 'priority', 'resources', 'constraints', 'policy']);
+
+function rowsOf(js: JobState): Int32Array {
+  let n = 0;
+  for (const c of js.rows.values()) n += c;
+  const out = new Int32Array(n);
+  let i = 0;
+  for (const [row, c] of js.rows) for (let k = 0; k < c; k++) out[i++] = row;
+  return out;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  return out;
+}

@@ -1,0 +1,41 @@
+import type { CompiledConstraints } from '../placement/constraints/compiled.js';
+import type { TableBuffers } from '../table/buffers.js';
+import type { TaskBufferData } from './task-buffer.js';
+
+/** Given once to every worker thread. */
+export interface WorkerInit {
+  table: TableBuffers;
+  /** Task buffers; rounds alternate between them so one can be written while another is placed. */
+  tasks: TaskBufferData[];
+  selection: number;
+  sampleK: number;
+  seed: number;
+}
+
+/** A job whose constraints depend on its other instances (limit, distinct hosts). */
+export interface RoundJob {
+  cset: number;
+  /** Rows currently holding an instance of the job, one entry per instance. */
+  rows: Int32Array;
+}
+
+/** One sub-batch: place tasks [lo, hi) of the shared task buffer. */
+export interface RoundRequest {
+  /** Which task buffer the range is in. */
+  buffer: number;
+  lo: number;
+  hi: number;
+  /** Shard ownership for this sub-batch: shards with shard % ownerCount === ownerIndex. */
+  ownerIndex: number;
+  ownerCount: number;
+  /** Constraint sets referenced by the range, current versions. */
+  csets: CompiledConstraints[];
+  jobs: RoundJob[];
+}
+
+export interface RoundResult {
+  placed: number;
+  unplaced: number;
+  conflicts: number;
+  retries: number;
+}

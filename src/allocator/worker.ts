@@ -1,0 +1,75 @@
+import { workerData } from 'node:worker_threads';
+import type { CompiledConstraints } from '../placement/constraints/compiled.js';
+import { JobPlacementState } from '../placement/constraints/job-state.js';
+import { PlacementQuery } from '../placement/query.js';
+import { Placer, type SelectionValue } from '../placement/stack.js';
+import { Status } from '../placement/status.js';
+import { TableView } from '../table/view.js';
+import type { RoundRequest, RoundResult, WorkerInit } from './messages.js';
+import { Req, Res, TaskBufferView } from './task-buffer.js';
+
+/**
+ * The piscina worker: places the tasks of one sub-batch on the shared table. Views, the placer and
+ * the query are built once per thread; a round allocates only its job states and result object.
+ */
+const init = workerData as WorkerInit;
+const view = new TableView(init.table);
+const buffers = init.tasks.map((d) => new TaskBufferView(d));
+let placer: Placer | null = null;
+const query = new PlacementQuery();
+const csetCache = new Map<number, CompiledConstraints>();
+
+function placerFor(): Placer {
+  if (placer === null) {
+    // Every thread gets the same seed: they sample disjoint shards, so the sequences do not collide,
+    // and with one worker a seed reproduces placements exactly.
+    placer = new Placer(view, { selection: init.selection as SelectionValue, sampleK: init.sampleK, seed: init.seed });
+  }
+  return placer;
+}
+
+export default function placeRound(msg: RoundRequest): RoundResult {
+  const p = placerFor();
+  for (const c of msg.csets) {
+    const cached = csetCache.get(c.id);
+    if (cached === undefined || cached.generation !== c.generation) csetCache.set(c.id, c);
+  }
+  const jobs: JobPlacementState[] = [];
+  for (const j of msg.jobs) jobs.push(new JobPlacementState(csetCache.get(j.cset)!, j.rows, view));
+  p.setOwnership(msg.ownerIndex, msg.ownerCount);
+  const tasks = buffers[msg.buffer]!;
+  const req = tasks.req;
+  const res = tasks.res;
+  const portsOut = tasks.ports;
+  const conflicts0 = p.conflicts;
+  const retries0 = p.retries;
+  let placed = 0;
+  let unplaced = 0;
+  for (let i = msg.lo; i < msg.hi; i++) {
+    const r = i * Req.STRIDE;
+    const csetId = req[r + Req.CSET]!;
+    const jobIdx = req[r + Req.JOB]!;
+    query.set(
+      req[r + Req.CPU]!,
+      req[r + Req.MEM]!,
+      req[r + Req.DISK]!,
+      req[r + Req.GPU]!,
+      req[r + Req.PORTS]!,
+      req[r + Req.POLICY]!,
+      csetId >= 0 ? csetCache.get(csetId)! : null,
+      jobIdx >= 0 ? jobs[jobIdx]! : null,
+    );
+    const t0 = performance.now();
+    const status = p.place(query, portsOut, req[r + Req.PORTS_AT]!);
+    const t1 = performance.now();
+    const o = i * Res.STRIDE;
+    res[o + Res.ROW] = p.row;
+    res[o + Res.STATUS] = status;
+    res[o + Res.REASON] = p.reason;
+    res[o + Res.DETAIL] = p.detail;
+    res[o + Res.LATENCY_NS] = Math.round((t1 - t0) * 1e6);
+    if (status === Status.OK) placed++;
+    else unplaced++;
+  }
+  return { placed, unplaced, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
+}

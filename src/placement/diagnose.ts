@@ -1,0 +1,130 @@
+import { Header, NodeState } from '../table/layout.js';
+import type { TableView } from '../table/view.js';
+import { constraintsFit } from './feasibility/constraints-fit.js';
+import { type CompiledConstraints, OP_STRIDE, Op } from './constraints/compiled.js';
+import type { PlacementQuery } from './query.js';
+import { REASON_SLOTS, Reason, Status } from './status.js';
+
+/**
+ * Why a task fits nowhere. Called only after selection found nothing, so it may cost a scan; it
+ * tries cheap proofs first:
+ * 1. a request above the largest capacity any node has is final ("no node has 64 gpus");
+ * 2. otherwise a full pass counting, per row, the first filter that said no (Nomad's
+ *    "constraint filtered N nodes"), and whether any up row could hold the task if it were empty
+ *    (which decides transient versus final: per-dimension summaries cannot, since a node with
+ *    enough cpu and another with enough gpus do not make one node with both).
+ * The placer caches verdicts per request shape until resources are freed, so a full cluster
+ * pays this pass once per shape, not once per task.
+ * Results land in the fields below (no allocation); the allocator turns them into text once.
+ */
+export class Diagnosis {
+  status: number = Status.UNPLACEABLE;
+  reason: number = Reason.NONE;
+  /** For resource reasons: the largest capacity (final) or largest free amount seen for that dimension. */
+  detail = 0;
+  readonly counts = new Int32Array(REASON_SLOTS);
+  private readonly maxFree = new Int32Array(5);
+
+  run(v: TableView, q: PlacementQuery, rowLimit: number): void {
+    if (this.byCapacity(v, q)) return;
+    this.byScan(v, q, rowLimit);
+  }
+
+  private set(status: number, reason: number, detail: number): true {
+    this.status = status;
+    this.reason = reason;
+    this.detail = detail;
+    return true;
+  }
+
+  private byCapacity(v: TableView, q: PlacementQuery): boolean {
+    const h = v.header;
+    if (v.rowLimit() === 0) return this.set(Status.UNPLACEABLE_FINAL, Reason.NO_NODES, 0);
+    if (q.cpu > h[Header.MAX_CAP_CPU]!) return this.set(Status.UNPLACEABLE_FINAL, Reason.CPU, h[Header.MAX_CAP_CPU]!);
+    if (q.mem > h[Header.MAX_CAP_MEM]!) return this.set(Status.UNPLACEABLE_FINAL, Reason.MEM, h[Header.MAX_CAP_MEM]!);
+    if (q.disk > h[Header.MAX_CAP_DISK]!) return this.set(Status.UNPLACEABLE_FINAL, Reason.DISK, h[Header.MAX_CAP_DISK]!);
+    if (q.gpu > h[Header.MAX_CAP_GPU]!) return this.set(Status.UNPLACEABLE_FINAL, Reason.GPU, h[Header.MAX_CAP_GPU]!);
+    if (q.ports > h[Header.MAX_CAP_PORTS]!) return this.set(Status.UNPLACEABLE_FINAL, Reason.PORTS, h[Header.MAX_CAP_PORTS]!);
+    return false;
+  }
+
+  private byScan(v: TableView, q: PlacementQuery, rowLimit: number): void {
+    const counts = this.counts;
+    counts.fill(0);
+    let up = 0;
+    let couldEverFit = 0;
+    const maxFree = this.maxFree;
+    maxFree.fill(0);
+    for (let row = 0; row < rowLimit; row++) {
+      const st = v.state[row];
+      if (st === NodeState.EMPTY) continue;
+      if (st !== NodeState.UP) {
+        counts[Reason.NODE_NOT_UP]!++;
+        continue;
+      }
+      up++;
+      const staticReason = q.cset === null ? Reason.NONE : staticConstraintsFit(v, row, q.cset);
+      const fc = v.capCpu[row]! - v.usedCpu[row]!;
+      const fm = v.capMem[row]! - v.usedMem[row]!;
+      const fd = v.capDisk[row]! - v.usedDisk[row]!;
+      const fg = v.capGpu[row]! - v.usedGpu[row]!;
+      const fp = v.portsFree[row]!;
+      if (staticReason !== Reason.NONE) {
+        counts[staticReason]!++;
+        continue;
+      }
+      if (
+        v.capCpu[row]! >= q.cpu &&
+        v.capMem[row]! >= q.mem &&
+        v.capDisk[row]! >= q.disk &&
+        v.capGpu[row]! >= q.gpu &&
+        v.portSpan[row]! >= q.ports
+      ) {
+        couldEverFit++;
+      }
+      let r: number = Reason.NONE;
+      if (fc < q.cpu) r = Reason.CPU;
+      else if (fm < q.mem) r = Reason.MEM;
+      else if (fd < q.disk) r = Reason.DISK;
+      else if (fg < q.gpu) r = Reason.GPU;
+      else if (fp < q.ports) r = Reason.PORTS;
+      else if (q.cset !== null) r = constraintsFit(v, row, q.cset, q.job);
+      if (r === Reason.NONE) r = Reason.CONFLICTS; // fits now: it lost races while we looked
+      counts[r]!++;
+      if (fc > maxFree[0]!) maxFree[0] = fc;
+      if (fm > maxFree[1]!) maxFree[1] = fm;
+      if (fd > maxFree[2]!) maxFree[2] = fd;
+      if (fg > maxFree[3]!) maxFree[3] = fg;
+      if (fp > maxFree[4]!) maxFree[4] = fp;
+    }
+    if (up === 0) {
+      this.set(Status.UNPLACEABLE, counts[Reason.NODE_NOT_UP]! > 0 ? Reason.NODE_NOT_UP : Reason.NO_NODES, 0);
+      return;
+    }
+    let best = Reason.NONE as number;
+    for (let r = 1; r < REASON_SLOTS; r++) if (counts[r]! > (best === Reason.NONE ? 0 : counts[best]!)) best = r;
+    // The job's own instances (limit, distinct hosts) and free resources change; capacity and attributes do not.
+    const final = couldEverFit === 0;
+    const detail =
+      best === Reason.CPU ? maxFree[0]! : best === Reason.MEM ? maxFree[1]! : best === Reason.DISK ? maxFree[2]! : best === Reason.GPU ? maxFree[3]! : best === Reason.PORTS ? maxFree[4]! : counts[best]!;
+    this.set(final ? Status.UNPLACEABLE_FINAL : Status.UNPLACEABLE, best, detail);
+  }
+}
+
+/** Attribute-only constraints (=, !=, ~, and presence of a limited attribute): what never changes for a row. */
+function staticConstraintsFit(v: TableView, row: number, cset: CompiledConstraints): number {
+  const p = cset.program;
+  const base = row * v.maxAttrKeys;
+  for (let i = 0, k = 0; i < p.length; i += OP_STRIDE, k++) {
+    const op = p[i]!;
+    if (op === Op.DISTINCT_HOSTS) continue;
+    const slot = p[i + 1]!;
+    const value = slot >= 0 ? v.attrs[base + slot]! : 0;
+    const arg = p[i + 2]!;
+    if (op === Op.EQ && value !== arg) return Reason.CONSTRAINT_BASE + k;
+    if (op === Op.NE && value === arg) return Reason.CONSTRAINT_BASE + k;
+    if (op === Op.IN_SET && (value === 0 || cset.matchSets[arg]![value] !== 1)) return Reason.CONSTRAINT_BASE + k;
+    if (op === Op.LIMIT && value === 0) return Reason.CONSTRAINT_BASE + k;
+  }
+  return Reason.NONE;
+}

@@ -1,0 +1,14 @@
+export * from './status.js';
+export * from './query.js';
+export * from './stack.js';
+export * from './diagnose.js';
+export * from './scoring/index.js';
+export * from './constraints/compiled.js';
+export * from './constraints/compile.js';
+export * from './constraints/job-state.js';
+export { constraintsFit } from './feasibility/constraints-fit.js';
+export { resourcesFit } from './feasibility/resources-fit.js';
+export { portsFit } from './feasibility/ports-fit.js';
+export { nodeUp } from './feasibility/node-up.js';
+export { Candidates } from './selection/candidates.js';
+export { Xorshift32 } from './selection/random.js';

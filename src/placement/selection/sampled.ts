@@ -1,0 +1,76 @@
+import { NodeState } from '../../table/layout.js';
+import type { TableView } from '../../table/view.js';
+import type { PlacementQuery } from '../query.js';
+import type { ShardBounds } from './bounds.js';
+import type { Candidates } from './candidates.js';
+import type { Xorshift32 } from './random.js';
+import { scanShards } from './shard-scan.js';
+
+/**
+ * Probes per wanted candidate before falling back to a scan. Random probes are cheap while most
+ * rows fit; once the cluster is nearly full most probes miss, and the summary-pruned scan finds
+ * the few rows that still fit faster than more dice would.
+ */
+export const PROBES_PER_CANDIDATE = 4;
+
+/**
+ * Draws per probe: a draw that lands on an EMPTY row (the unused tail of a machine class's shard,
+ * or a removed node's row) or past the last row does not count as a probe, but the draws are
+ * capped so a table of mostly empty rows cannot stall the loop.
+ */
+const DRAWS_PER_PROBE = 4;
+
+/**
+ * Sampled: the best of k random feasible rows (power-of-k choices). k = 2 already avoids the worst
+ * choice with high probability; larger k trades time for packing quality. Rows are drawn from the
+ * caller's own shards (shard % ownCount === ownIndex: pick a random owned shard, then a random row
+ * in it, as one draw) so parallel threads rarely touch the same row; when they yield nothing, the
+ * pruned scan covers the own shards, then widens to the whole table.
+ * `bounds` is the caller's, reused (no allocation per task).
+ * `sticky` (>= 0) is offered first: for binpack it is the row this thread filled last, which keeps
+ * packing tight and the row in cache.
+ */
+export function selectSampled(
+  v: TableView,
+  q: PlacementQuery,
+  c: Candidates,
+  rng: Xorshift32,
+  k: number,
+  rowLimit: number,
+  ownIndex: number,
+  ownCount: number,
+  sticky: number,
+  bounds: ShardBounds,
+): void {
+  if (sticky >= 0 && sticky < rowLimit) c.offer(v, q, sticky);
+  const size = v.shardSize;
+  const all = v.shardCount(rowLimit);
+  // Own shards are ownIndex, ownIndex + ownCount, ... below `all`; the draws cover their rows.
+  const owned = ownIndex < all ? (((all - ownIndex - 1) / ownCount) | 0) + 1 : 0;
+  const span = ownCount === 1 ? rowLimit : owned * size;
+  if (span > 0) {
+    const state = v.state;
+    const maxProbes = k * PROBES_PER_CANDIDATE;
+    const maxDraws = maxProbes * DRAWS_PER_PROBE;
+    // One draw picks the shard and the row in it; a power-of-two shard size splits it with a shift.
+    const shift = (size & (size - 1)) === 0 ? 31 - Math.clz32(size) : -1;
+    for (let probes = 0, draws = 0; probes < maxProbes && draws < maxDraws && c.found < k; draws++) {
+      const r = rng.below(span);
+      let row: number;
+      if (ownCount === 1) row = r;
+      else if (shift >= 0) row = (ownIndex + (r >>> shift) * ownCount) * size + (r & (size - 1));
+      else {
+        const j = (r / size) | 0;
+        row = (ownIndex + j * ownCount) * size + (r - j * size);
+      }
+      if (row >= rowLimit || state[row] === NodeState.EMPTY) continue;
+      probes++;
+      c.offer(v, q, row);
+    }
+  }
+  if (c.found > 0) return;
+  // Nothing from the dice: scan own shards from a random start, then everyone's.
+  if (owned > 0) scanShards(v, q, c, rowLimit, ownIndex, ownCount, owned, rng.below(owned), k, bounds);
+  if (c.found > 0 || ownCount === 1 || all === 0) return;
+  scanShards(v, q, c, rowLimit, 0, 1, all, rng.below(all), k, bounds);
+}

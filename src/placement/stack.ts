@@ -1,0 +1,221 @@
+import { InvalidArgumentError } from '../api/errors.js';
+import { CommitResult, tryCommit } from '../table/commit.js';
+import { Header, Summary } from '../table/layout.js';
+import type { TableView } from '../table/view.js';
+import { Diagnosis } from './diagnose.js';
+import { VerdictCache } from './verdict-cache.js';
+import type { CompiledConstraints } from './constraints/compiled.js';
+import type { JobPlacementState } from './constraints/job-state.js';
+import type { PlacementQuery } from './query.js';
+import { ShardBounds } from './selection/bounds.js';
+import { Candidates } from './selection/candidates.js';
+import { ExactSelector } from './selection/exact.js';
+import { Xorshift32 } from './selection/random.js';
+import { selectSampled } from './selection/sampled.js';
+import { Policy } from './scoring/policy.js';
+import { Reason, Status } from './status.js';
+
+export const Selection = { EXACT: 0, SAMPLED: 1 } as const;
+export type SelectionValue = (typeof Selection)[keyof typeof Selection];
+export const SELECTION_NAMES = ['exact', 'sampled'] as const;
+
+/**
+ * Commit attempts per task. A conflict means another thread committed to the same row between our
+ * read and our exchange; re-selecting sees its effect. Conflicts are rare (threads sample their
+ * own shards), so hitting this cap means heavy contention: the task is reported unplaceable with
+ * reason CONFLICTS and retried by the caller, rather than spinning here.
+ */
+export const MAX_COMMIT_ATTEMPTS = 16;
+
+export interface PlacerOptions {
+  selection: SelectionValue;
+  /** Candidates per sampled decision (power-of-k choices). */
+  sampleK: number;
+  seed: number;
+}
+
+/**
+ * The placement stack, built once per thread and reused for every task (nothing is allocated per
+ * decision). Order of work, and why:
+ *   1. select: exact (best-first branch and bound over shard summaries, selection/exact.ts) or
+ *      sampled (k random rows of this thread's own shards, widening only when they hold nothing)
+ *      — feasibility then scoring happen per candidate;
+ *   2. commit the best candidate with the row's version word (optimistic, Omega-style);
+ *   3. on a lost race, select again (the winner's commit is now visible) up to MAX_COMMIT_ATTEMPTS;
+ *   4. when nothing fits, diagnose why (off the fast path; a repeat of the same question on an
+ *      unchanged table reuses the answer).
+ */
+export class Placer {
+  readonly view: TableView;
+  private readonly opts: PlacerOptions;
+  private readonly rng: Xorshift32;
+  private readonly cands = new Candidates();
+  private readonly bounds = new ShardBounds();
+  readonly exact = new ExactSelector();
+  readonly diagnosis = new Diagnosis();
+  /** Unplaceable verdicts by request shape, valid until something is freed. */
+  readonly verdicts = new VerdictCache();
+  /** Row this thread last committed to: offered first by sampled binpack. */
+  private sticky = -1;
+  /** This thread owns the shards with shard % ownCount === ownIndex (see setOwnership). */
+  private ownIndex = 0;
+  private ownCount = 1;
+
+  // What the last diagnosis answered (see sameDiagnosis).
+  private diagCpu = -1;
+  private diagMem = 0;
+  private diagDisk = 0;
+  private diagGpu = 0;
+  private diagPorts = 0;
+  private diagCset: CompiledConstraints | null = null;
+  private diagCsetGeneration = 0;
+  private diagJob: JobPlacementState | null = null;
+  private diagRowLimit = 0;
+  private diagTopology = 0;
+  private diagEpochs = 0;
+
+  // Result of the last place() call.
+  row = -1;
+  status: number = Status.OK;
+  reason: number = Reason.NONE;
+  detail = 0;
+  /** Cumulative over this placer's life. */
+  conflicts = 0;
+  retries = 0;
+
+  constructor(view: TableView, opts: PlacerOptions) {
+    this.view = view;
+    this.opts = opts;
+    this.rng = new Xorshift32(opts.seed);
+  }
+
+  /**
+   * Makes this thread the owner of the shards with shard % count === index (worker `index` of
+   * `count`). Sampled selection draws only from owned shards, widening to all only when they yield
+   * nothing; exact selection breaks ties towards owned shards. Ownership is interleaved, not a
+   * contiguous range, because rows are grouped into shards by machine class (node-table.ts) and a
+   * class's shards are spread along the table: interleaving gives every thread a share of every
+   * class, where a range could give one thread all the GPU nodes.
+   */
+  setOwnership(index: number, count: number): void {
+    if (!Number.isInteger(count) || count < 1) throw new InvalidArgumentError(`ownership count must be a positive integer, got ${count}`);
+    if (!Number.isInteger(index) || index < 0 || index >= count) {
+      throw new InvalidArgumentError(`ownership index must be an integer in [0, ${count}), got ${index}`);
+    }
+    this.ownIndex = index;
+    this.ownCount = count;
+    if (this.sticky >= 0 && !this.owns((this.sticky / this.view.shardSize) | 0)) this.sticky = -1;
+  }
+
+  /**
+   * True when the last diagnosis answered this very question on this very table, so its result
+   * stands: a diagnosis is a full scan (it counts, per row, the first filter that refuses the task),
+   * and a job whose task fits nowhere asks it again for each of its instances in a row. "This very
+   * table": no node joined, left or changed state (TOPOLOGY_GEN) and no row was committed to or
+   * released on (every such write bumps its shard's EPOCH, and EPOCH only grows, so the sum over
+   * shards moves). The job's own instances only change through place(), which commits. Records
+   * the question otherwise, before the caller diagnoses, so a write racing with the diagnosis
+   * invalidates it.
+   */
+  private sameDiagnosis(v: TableView, q: PlacementQuery, rowLimit: number): boolean {
+    const topology = Atomics.load(v.header, Header.TOPOLOGY_GEN);
+    let epochs = 0;
+    const sum = v.summary;
+    for (let s = 0, n = v.shardCount(rowLimit); s < n; s++) epochs += Atomics.load(sum, s * Summary.STRIDE + Summary.EPOCH);
+    const generation = q.cset === null ? 0 : q.cset.generation;
+    if (
+      this.diagCpu === q.cpu &&
+      this.diagMem === q.mem &&
+      this.diagDisk === q.disk &&
+      this.diagGpu === q.gpu &&
+      this.diagPorts === q.ports &&
+      this.diagCset === q.cset &&
+      this.diagCsetGeneration === generation &&
+      this.diagJob === q.job &&
+      this.diagRowLimit === rowLimit &&
+      this.diagTopology === topology &&
+      this.diagEpochs === epochs
+    ) {
+      return true;
+    }
+    this.diagCpu = q.cpu;
+    this.diagMem = q.mem;
+    this.diagDisk = q.disk;
+    this.diagGpu = q.gpu;
+    this.diagPorts = q.ports;
+    this.diagCset = q.cset;
+    this.diagCsetGeneration = generation;
+    this.diagJob = q.job;
+    this.diagRowLimit = rowLimit;
+    this.diagTopology = topology;
+    this.diagEpochs = epochs;
+    return false;
+  }
+
+  private owns(shard: number): boolean {
+    return shard % this.ownCount === this.ownIndex;
+  }
+
+  /**
+   * Places one task and commits it. Ports chosen are written to portsOut[portsAt..]. Returns the
+   * Status; `row`, `reason` and `detail` describe the outcome.
+   */
+  place(q: PlacementQuery, portsOut: Int32Array, portsAt: number): number {
+    const v = this.view;
+    const c = this.cands;
+    const rowLimit = v.rowLimit();
+    // Verdicts hold while nothing is freed and the topology stands (a drain changes the reason's
+    // numbers, a removal may make a verdict final). Both words only grow, so their sum moves when
+    // either does. Read before selecting: a write during this call voids what we record below.
+    const freedGen = Atomics.load(v.header, Header.FREED_GEN) + Atomics.load(v.header, Header.TOPOLOGY_GEN);
+    const cached = this.verdicts.lookup(q, freedGen);
+    if (cached >= 0) {
+      this.row = -1;
+      this.status = this.verdicts.status[cached]!;
+      this.reason = this.verdicts.reason[cached]!;
+      this.detail = this.verdicts.detail[cached]!;
+      return this.status;
+    }
+    for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
+      c.reset();
+      if (this.opts.selection === Selection.EXACT) {
+        // Ties go to the first shard in rank order: binpack's is where it last filled (the next
+        // rows of that class are there), others' their first own shard.
+        const stickyShard = (this.sticky / v.shardSize) | 0;
+        const from = q.policy === Policy.BINPACK && this.sticky >= 0 && this.owns(stickyShard) ? stickyShard : this.ownIndex;
+        this.exact.select(v, q, c, rowLimit, from, this.ownIndex, this.ownCount);
+      } else {
+        const sticky = q.policy === Policy.BINPACK ? this.sticky : -1;
+        selectSampled(v, q, c, this.rng, this.opts.sampleK, rowLimit, this.ownIndex, this.ownCount, sticky, this.bounds);
+      }
+      if (c.bestRow < 0) break;
+      const r = tryCommit(v, c.bestRow, c.bestVersion, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt);
+      if (r === CommitResult.OK) {
+        this.row = c.bestRow;
+        this.status = Status.OK;
+        this.reason = Reason.NONE;
+        this.detail = 0;
+        this.sticky = c.bestRow;
+        if (q.job !== null) q.job.add(v, c.bestRow);
+        return Status.OK;
+      }
+      this.conflicts++;
+      this.retries++;
+    }
+    this.row = -1;
+    if (c.bestRow >= 0) {
+      // Still finding rows but losing every race: tell the caller to retry later.
+      this.status = Status.UNPLACEABLE;
+      this.reason = Reason.CONFLICTS;
+      this.detail = MAX_COMMIT_ATTEMPTS;
+      return this.status;
+    }
+    const d = this.diagnosis;
+    if (!this.sameDiagnosis(v, q, rowLimit)) d.run(v, q, rowLimit);
+    this.status = d.status;
+    this.reason = d.reason;
+    this.detail = d.detail;
+    this.verdicts.insert(q, freedGen, d.status, d.reason, d.detail);
+    return this.status;
+  }
+}

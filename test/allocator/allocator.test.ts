@@ -1,0 +1,224 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Allocator, type TaskRequest } from '../../src/allocator/allocator.js';
+import { BorealisError } from '../../src/api/errors.js';
+import { nodes } from './helpers.js';
+
+const open: Allocator[] = [];
+async function make(...args: Parameters<typeof Allocator.create>): Promise<Allocator> {
+  const a = await Allocator.create(...args);
+  open.push(a);
+  return a;
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((a) => a.close()));
+});
+
+function tasks(n: number, extra: Partial<TaskRequest> = {}, prefix = 't'): TaskRequest[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, resources: { cpus: 1, mem: '1Gi' }, ...extra }));
+}
+
+function snapshotAll(a: Allocator): unknown[] {
+  return [...a.table.nodeIds()].map((id) => a.table.snapshot(id));
+}
+
+describe('Allocator.place', () => {
+  it('places tasks on nodes with ports from the node range and accounts for them in the table', async () => {
+    const a = await make({ nodes: nodes(3), workers: 2 });
+    const r = await a.place(tasks(6, { resources: { cpus: 1, mem: '1Gi', ports: 2 } }));
+    expect(r.unplaced).toEqual([]);
+    expect(r.assignments).toHaveLength(6);
+    let cpu = 0;
+    for (const as of r.assignments) {
+      expect(as.ports).toHaveLength(2);
+      for (const p of as.ports) expect(p >= 31000 && p <= 31009).toBe(true);
+      expect(a.assignmentOf(as.taskId)).toEqual(as);
+    }
+    for (const id of a.table.nodeIds()) cpu += a.table.snapshot(id).used.cpus;
+    expect(cpu).toBe(6000);
+    // Ports are unique per node.
+    const byNode = new Map<string, number[]>();
+    for (const as of r.assignments) byNode.set(as.nodeId, [...(byNode.get(as.nodeId) ?? []), ...as.ports]);
+    for (const ports of byNode.values()) expect(new Set(ports).size).toBe(ports.length);
+  });
+
+  it('release gives resources back and refuses unknown or double releases', async () => {
+    const a = await make({ nodes: nodes(1), workers: 1 });
+    const r = await a.place(tasks(4));
+    expect(r.assignments).toHaveLength(4);
+    expect((await a.place(tasks(1, {}, 'more'))).unplaced[0]!.code).toBe('insufficient_cpus');
+    a.release('t0');
+    expect(a.table.snapshot('n0').used.cpus).toBe(3000);
+    expect(() => a.release('t0')).toThrowError(expect.objectContaining({ code: 'BRL_ERR_UNKNOWN_TASK' }));
+    expect((await a.place(tasks(1, {}, 'again'))).assignments).toHaveLength(1);
+  });
+
+  it('explains what cannot be placed', async () => {
+    const a = await make({ nodes: nodes(3, { gpus: 2 }), workers: 1 });
+    const r = await a.place([
+      { id: 'gpu', resources: { cpus: 1, gpus: 64 } },
+      { id: 'zone', resources: { cpus: 1 }, constraints: [{ attribute: 'zone', operator: '=', value: 'eu-3' }] },
+      { id: 'huge', resources: { cpus: 100 } },
+    ]);
+    const by = Object.fromEntries(r.unplaced.map((u) => [u.taskId, u]));
+    expect(by.gpu!.reason).toMatch(/no node has 64 gpus/);
+    expect(by.gpu!.status).toBe('unplaceable_final');
+    expect(by.zone!.reason).toMatch(/constraint zone=eu-3 matches no node/);
+    expect(by.zone!.code).toBe('constraint');
+    expect(by.huge!.code).toBe('insufficient_cpus');
+    expect(by.huge!.status).toBe('unplaceable_final');
+  });
+
+  it('says a full cluster is short now, not forever', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    await a.place(tasks(8));
+    const r = await a.place(tasks(1, {}, 'x'));
+    expect(r.unplaced[0]).toMatchObject({ status: 'unplaceable', code: 'insufficient_cpus' });
+  });
+
+  it.each([
+    ['zero resources', { id: 'z', resources: { cpus: 0 } }, 'BRL_ERR_BAD_RESOURCES'],
+    ['negative cpus', { id: 'n', resources: { cpus: -1 } }, 'BRL_ERR_BAD_RESOURCES'],
+    ['nonsense mem', { id: 'm', resources: { mem: 'lots' } }, 'BRL_ERR_BAD_RESOURCES'],
+    ['unknown operator', { id: 'o', resources: { cpus: 1 }, constraints: [{ attribute: 'zone', operator: '>>', value: 'a' }] }, 'BRL_ERR_BAD_CONSTRAINT'],
+    ['bad regex', { id: 'r', resources: { cpus: 1 }, constraints: [{ attribute: 'zone', operator: '~', value: '(' }] }, 'BRL_ERR_BAD_CONSTRAINT'],
+    ['unknown field', { id: 'u', resources: { cpus: 1 }, colour: 'red' }, 'BRL_ERR_INVALID_ARGUMENT'],
+    ['limit without job', { id: 'l', resources: { cpus: 1 }, constraints: [{ attribute: 'zone', operator: 'limit', value: 1 }] }, 'BRL_ERR_INVALID_ARGUMENT'],
+  ])('refuses %s with a stable code and changes nothing', async (_name, bad, code) => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    await a.place(tasks(2, {}, 'pre'));
+    const before = snapshotAll(a);
+    const good = tasks(3, {}, 'ok');
+    const err = await a.place([...good, bad as TaskRequest]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BorealisError);
+    expect((err as BorealisError).code).toBe(code);
+    expect((err as BorealisError).problems.length).toBeGreaterThan(0);
+    expect(snapshotAll(a)).toEqual(before);
+    expect(a.stats().pending).toBe(0);
+    // The good tasks were not queued either: their ids are still free.
+    expect((await a.place(good)).assignments).toHaveLength(3);
+  });
+
+  it('refuses duplicate task ids, within a batch and against placed tasks', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    const inBatch = await a.place([...tasks(1), ...tasks(1)]).catch((e: unknown) => e);
+    expect((inBatch as BorealisError).code).toBe('BRL_ERR_DUPLICATE_TASK');
+    await a.place(tasks(1));
+    const again = await a.place(tasks(1)).catch((e: unknown) => e);
+    expect((again as BorealisError).code).toBe('BRL_ERR_DUPLICATE_TASK');
+    expect(a.stats().running).toBe(1);
+  });
+
+  it('is deterministic for a seed with one worker', async () => {
+    const run = async (seed: number): Promise<string[]> => {
+      const a = await make({ nodes: nodes(40, { cpus: 8, mem: '16Gi' }), workers: 1, seed, selection: 'sampled', sampleK: 2 });
+      const r = await a.place(tasks(120, { resources: { cpus: 0.5, mem: '512Mi' }, policy: 'spread' }));
+      const m = new Map(r.assignments.map((x) => [x.taskId, x.nodeId]));
+      return tasks(120).map((t) => m.get(t.id)!);
+    };
+    const first = await run(7);
+    expect(await run(7)).toEqual(first);
+    expect(await run(8)).not.toEqual(first);
+  });
+
+  it('binpack uses fewer nodes than spread on the same workload', async () => {
+    const used = async (policy: 'binpack' | 'spread', selection: 'exact' | 'sampled'): Promise<number> => {
+      const a = await make({ nodes: nodes(20, { cpus: 8, mem: '16Gi' }), workers: 2, selection });
+      const r = await a.place(tasks(30, { resources: { cpus: 1, mem: '1Gi' }, policy }));
+      expect(r.assignments).toHaveLength(30);
+      return new Set(r.assignments.map((x) => x.nodeId)).size;
+    };
+    for (const selection of ['exact', 'sampled'] as const) {
+      const bin = await used('binpack', selection);
+      const spread = await used('spread', selection);
+      expect(bin).toBeLessThan(spread);
+      if (selection === 'exact') {
+        expect(bin).toBe(4); // 30 one-cpu tasks on 8-cpu nodes
+        expect(spread).toBe(20);
+      }
+    }
+  });
+
+  it('orders by priority, then shares capacity between roles by DRF', async () => {
+    // 4 nodes x 4 cpus = 16 one-cpu slots. Role A queues 16 tasks before role B queues 16.
+    const a = await make({ nodes: nodes(4), workers: 1, roundSize: 64 });
+    const all = [...tasks(16, { role: 'A' }, 'a'), ...tasks(16, { role: 'B' }, 'b')];
+    const r = await a.place(all);
+    const placedA = r.assignments.filter((x) => x.taskId.startsWith('a')).length;
+    const placedB = r.assignments.filter((x) => x.taskId.startsWith('b')).length;
+    expect(placedA + placedB).toBe(16);
+    expect(placedA).toBe(8);
+    expect(placedB).toBe(8);
+    const shares = a.roleShares();
+    expect(shares.A).toBeCloseTo(shares.B!, 5);
+
+    const b = await make({ nodes: nodes(1), workers: 1 });
+    const r2 = await b.place([...tasks(4, { priority: 0 }, 'low'), ...tasks(4, { priority: 5 }, 'high')]);
+    expect(r2.assignments.map((x) => x.taskId).sort()).toEqual(['high0', 'high1', 'high2', 'high3']);
+  });
+
+  it('keeps a limit per attribute value and distinct hosts', async () => {
+    const a = await make({ nodes: nodes(6), workers: 2 });
+    const limited = tasks(4, { job: 'web', constraints: [{ attribute: 'zone', operator: 'limit', value: 1 }] }, 'w');
+    const r = await a.place(limited);
+    expect(r.assignments).toHaveLength(3);
+    const zones = r.assignments.map((x) => a.table.snapshot(x.nodeId).attributes.zone);
+    expect(new Set(zones).size).toBe(3);
+    expect(r.unplaced[0]!.code).toBe('limit');
+
+    const d = await a.place(tasks(7, { job: 'db', constraints: [{ operator: 'distinct_hosts' }] }, 'd'));
+    expect(d.assignments).toHaveLength(6);
+    expect(new Set(d.assignments.map((x) => x.nodeId)).size).toBe(6);
+    expect(d.unplaced[0]!.code).toBe('distinct_hosts');
+    // Releasing one instance frees its host for the job again.
+    a.release(d.assignments[0]!.taskId);
+    const again = await a.place(tasks(1, { job: 'db', constraints: [{ operator: 'distinct_hosts' }] }, 'd2-'));
+    expect(again.assignments[0]!.nodeId).toBe(d.assignments[0]!.nodeId);
+  });
+
+  it('honours =, != and regex constraints', async () => {
+    const a = await make({ nodes: nodes(6), workers: 2 });
+    const eq = await a.place(tasks(3, { constraints: [{ attribute: 'zone', operator: '=', value: 'b' }] }, 'eq'));
+    for (const x of eq.assignments) expect(a.table.snapshot(x.nodeId).attributes.zone).toBe('b');
+    const ne = await a.place(tasks(6, { constraints: [{ attribute: 'zone', operator: '!=', value: 'a' }] }, 'ne'));
+    for (const x of ne.assignments) expect(a.table.snapshot(x.nodeId).attributes.zone).not.toBe('a');
+    const re = await a.place(tasks(3, { constraints: [{ attribute: 'zone', operator: '~', value: '[ac]' }] }, 're'));
+    for (const x of re.assignments) expect(['a', 'c']).toContain(a.table.snapshot(x.nodeId).attributes.zone);
+  });
+
+  it('sees nodes that join after constraints were compiled', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    const want = [{ attribute: 'zone', operator: '=', value: 'eu-3' }];
+    expect((await a.place(tasks(1, { constraints: want }, 'x'))).unplaced).toHaveLength(1);
+    a.addNode({ id: 'eu', resources: { cpus: 4, mem: '8Gi' }, attributes: { zone: 'eu-3' } });
+    const r = await a.place(tasks(1, { constraints: want }, 'y'));
+    expect(r.assignments[0]!.nodeId).toBe('eu');
+  });
+
+  it('drains and removes nodes', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    const r = await a.place(tasks(2, { resources: { cpus: 1 }, policy: 'spread' }));
+    expect(new Set(r.assignments.map((x) => x.nodeId)).size).toBe(2);
+    a.drainNode('n0');
+    const after = await a.place(tasks(3, { resources: { cpus: 1 } }, 'later'));
+    for (const x of after.assignments) expect(x.nodeId).toBe('n1');
+    const lost = a.removeNode('n1');
+    expect(lost.sort()).toEqual([...after.assignments.map((x) => x.taskId), r.assignments.find((x) => x.nodeId === 'n1')!.taskId].sort());
+    expect(a.table.hasNode('n1')).toBe(false);
+    const none = await a.place(tasks(1, {}, 'none'));
+    expect(none.unplaced[0]!.code).toBe('nodes_not_up');
+    a.activateNode('n0');
+    expect((await a.place(tasks(1, {}, 'back'))).assignments[0]!.nodeId).toBe('n0');
+  });
+
+  it('refuses calls after close', async () => {
+    const a = await Allocator.create({ nodes: nodes(1), workers: 1 });
+    await a.close();
+    await expect(a.place(tasks(1))).rejects.toMatchObject({ code: 'BRL_ERR_CLOSED' });
+  });
+
+  it('validates its options', async () => {
+    await expect(Allocator.create({ workers: 0 })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+    await expect(Allocator.create({ selection: 'best' as 'exact' })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+    await expect(Allocator.create({ policy: 'pack' as 'binpack' })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+  });
+});

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { ConstraintCompiler } from '../../src/placement/constraints/compile.js';
+import { PlacementQuery } from '../../src/placement/query.js';
+import { Policy } from '../../src/placement/scoring/policy.js';
+import { Placer, Selection } from '../../src/placement/stack.js';
+import { Reason, Status } from '../../src/placement/status.js';
+import { releaseRow } from '../../src/table/commit.js';
+import { NodeTable } from '../../src/table/node-table.js';
+
+function filled(): { t: NodeTable; placer: Placer; q: PlacementQuery; out: Int32Array } {
+  const t = new NodeTable({ shardSize: 8 });
+  for (let i = 0; i < 4; i++) t.addNode({ id: `n${i}`, resources: { cpus: 4, mem: '8Gi' }, attributes: { zone: `z${i % 2}` } });
+  const placer = new Placer(t.view, { selection: Selection.SAMPLED, sampleK: 2, seed: 3 });
+  const q = new PlacementQuery();
+  const out = new Int32Array(4);
+  for (let i = 0; i < 4; i++) expect(placer.place(q.set(3000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+  return { t, placer, q, out };
+}
+
+describe('verdict cache', () => {
+  it('answers a request at least as large as a known-unplaceable one without diagnosing', () => {
+    const { placer, q, out } = filled();
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(placer.reason).toBe(Reason.CPU);
+    const hits = placer.verdicts.hits;
+    // Larger in every dimension: dominated, so the cached verdict applies.
+    expect(placer.place(q.set(2500, 2048, 0, 0, 0, Policy.SPREAD, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(placer.verdicts.hits).toBe(hits + 1);
+    // Smaller in one dimension: not covered, must be decided afresh (and it fits).
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+    expect(placer.verdicts.hits).toBe(hits + 1);
+  });
+
+  it('forgets every verdict when resources are freed', () => {
+    const { t, placer, q, out } = filled();
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    const row = t.rowOf('n0');
+    releaseRow(t.view, row, 3000, 1024, 0, 0, []);
+    const hits = placer.verdicts.hits;
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+    expect(placer.verdicts.hits).toBe(hits);
+  });
+
+  it('keeps verdicts apart per constraint set and never caches job-scoped requests', () => {
+    const { t, placer, q, out } = filled();
+    const compiler = new ConstraintCompiler(t.interner);
+    const z0 = compiler.compile([{ attribute: 'zone', operator: '=', value: 'z0' }])!;
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, z0, null), out, 0)).toBe(Status.UNPLACEABLE);
+    const hits = placer.verdicts.hits;
+    // Same shape without the constraint: a different question.
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(placer.verdicts.hits).toBe(hits);
+  });
+});
