@@ -18,6 +18,7 @@ export const ErrorCodes = {
   INVALID_JOB_SPEC: 'BRL_ERR_INVALID_JOB_SPEC',
   UNKNOWN_JOB: 'BRL_ERR_UNKNOWN_JOB',
   DUPLICATE_JOB: 'BRL_ERR_DUPLICATE_JOB',
+  JOB_NOT_ACTIVE: 'BRL_ERR_JOB_NOT_ACTIVE',
   UNKNOWN_AGENT: 'BRL_ERR_UNKNOWN_AGENT',
   INVALID_TRANSITION: 'BRL_ERR_INVALID_TRANSITION',
   PAYLOAD_TOO_LARGE: 'BRL_ERR_PAYLOAD_TOO_LARGE',
@@ -49,6 +50,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   BRL_ERR_INVALID_JOB_SPEC: 400,
   BRL_ERR_UNKNOWN_JOB: 404,
   BRL_ERR_DUPLICATE_JOB: 409,
+  BRL_ERR_JOB_NOT_ACTIVE: 409,
   BRL_ERR_UNKNOWN_AGENT: 404,
   BRL_ERR_INVALID_TRANSITION: 409,
   BRL_ERR_PAYLOAD_TOO_LARGE: 413,
@@ -171,6 +173,13 @@ export class UnknownJobError extends BorealisError {
 export class DuplicateJobError extends BorealisError {
   constructor(name: string) {
     super(ErrorCodes.DUPLICATE_JOB, `job ${JSON.stringify(name)} already exists`);
+  }
+}
+
+/** The job exists but has ended (killed, finished, failed): it can no longer be scaled. */
+export class JobNotActiveError extends BorealisError {
+  constructor(name: string, state: string) {
+    super(ErrorCodes.JOB_NOT_ACTIVE, `job ${JSON.stringify(name)} is ${state}, not running`);
   }
 }
 

@@ -79,6 +79,7 @@ export interface TaskView {
 
 export type AgentStateName = 'up' | 'draining' | 'lost';
 
+/** cpus in cores, mem and disk in MiB (Mesos' units); `resources.ports` is the agent's ranges ("31000-32000"), `used.ports` a count. */
 export interface AgentView {
   id: string;
   hostname: string;
@@ -93,6 +94,7 @@ export interface AgentView {
   registeredAt: number;
 }
 
+/** cpus in cores, mem and disk in MiB; `total` counts agents that are up or draining, not lost ones. */
 export interface ClusterView {
   agents: { total: number; up: number; draining: number; lost: number };
   total: { cpus: number; mem: number; disk: number; gpus: number };
@@ -102,7 +104,18 @@ export interface ClusterView {
   jobs: number;
 }
 
-/** One state change, as the internal bus carries it (and later the WebSocket stream). */
+/**
+ * One state change, as the internal bus carries it (and later the WebSocket stream).
+ * - task_state: a task transition; `state` is the new state, `data.from` the old one, plus
+ *   `data.reason` / `message` / `exitCode` when the agent gave them. A new attempt appears as
+ *   task_state `pending` with `data.instance` and `data.attempt`.
+ * - task_placed: the pending -> staging transition (`state: 'staging'`, `agentId`, `data.host`,
+ *   `data.ports`); it is the only event for that transition, so a reducer that sets a task's state
+ *   from every event carrying `taskId` + `state` sees every transition exactly once.
+ * - job_finished: `data.state` is 'finished' or 'failed'. job_scaled: `data.from`, `data.to`.
+ * - agent_registered / agent_reregistered: `data.kept`, `lost`, `killed` (reconciliation counts).
+ * Events are published once the change is durable in the journal, so `seq` order is commit order.
+ */
 export interface ClusterEvent {
   seq: number;
   at: number;
@@ -117,7 +130,9 @@ export interface ClusterEvent {
     | 'agent_reregistered'
     | 'agent_lost'
     | 'agent_draining'
-    | 'agent_removed';
+    | 'agent_removed'
+    /** Something was refused without changing state (an illegal transition an agent reported, a failed journal write); `data.code` is a BRL_ERR_* code. */
+    | 'error';
   job?: string;
   taskId?: string;
   agentId?: string;

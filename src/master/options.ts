@@ -1,0 +1,87 @@
+import type { AllocatorOptions } from '../allocator/allocator.js';
+import { InvalidArgumentError } from '../api/errors.js';
+
+/** The subset of pino the master logs through (any pino logger fits). */
+export interface MasterLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface MasterOptions {
+  /** The master's state lives here (the journal in `<dataDir>/journal`). */
+  dataDir: string;
+  /** An agent silent for longer is lost. */
+  heartbeatTimeoutMs?: number;
+  /** What agents are told to heartbeat at; must be below the timeout. */
+  heartbeatIntervalMs?: number;
+  /** fdatasync journal batches before acknowledging them. */
+  fsync?: boolean;
+  allocator?: Omit<AllocatorOptions, 'nodes'>;
+  /** First restart delay of a failed instance; doubles per consecutive failure (a job's restartPolicy overrides). */
+  restartBackoffMs?: number;
+  maxRestartBackoffMs?: number;
+  /** After a restart, how long agents have to re-register before their tasks are declared lost (default: heartbeatTimeoutMs). */
+  reconcileGraceMs?: number;
+  /** Journal entries between compaction snapshots. */
+  compactEvery?: number;
+  /** Events the bus keeps for resume (default 65,536). */
+  eventCapacity?: number;
+  /** Retry pacing of tasks no agent could take. */
+  placementRetryMinMs?: number;
+  placementRetryMaxMs?: number;
+  logger?: MasterLogger;
+}
+
+export const DEFAULTS = {
+  // Mesos waits 75 s (agent_ping_timeout x max_agent_ping_timeouts); 10 s suits one machine or a LAN.
+  heartbeatTimeoutMs: 10_000,
+  // Ten heartbeats per timeout: one or two lost frames never cost an agent.
+  heartbeatIntervalMs: 1_000,
+  fsync: true,
+  restartBackoffMs: 1_000,
+  // A crash-looping task is still retried at least once a minute.
+  maxRestartBackoffMs: 60_000,
+  // A snapshot every 10,000 entries keeps a restart's replay well under a second.
+  compactEvery: 10_000,
+  placementRetryMinMs: 100,
+  placementRetryMaxMs: 5_000,
+};
+
+export type FilledOptions = Required<Omit<MasterOptions, 'logger' | 'eventCapacity'>> & { eventCapacity: number | undefined };
+
+/** Checks every option (an error names the option), then merges the defaults once. */
+export function checkOptions(opts: MasterOptions): FilledOptions {
+  if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('Master.open takes an options object');
+  if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new InvalidArgumentError('dataDir must be a non-empty path');
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as MasterOptions;
+  const o = { ...DEFAULTS, ...given };
+  for (const k of ['heartbeatTimeoutMs', 'heartbeatIntervalMs', 'compactEvery', 'placementRetryMinMs', 'placementRetryMaxMs'] as const) {
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || o[k] <= 0) throw new InvalidArgumentError(`${k} must be a positive number, got ${o[k]}`);
+  }
+  for (const k of ['restartBackoffMs', 'maxRestartBackoffMs'] as const) {
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || o[k] < 0) throw new InvalidArgumentError(`${k} must be >= 0, got ${o[k]}`);
+  }
+  if (o.heartbeatIntervalMs >= o.heartbeatTimeoutMs) {
+    throw new InvalidArgumentError(`heartbeatIntervalMs (${o.heartbeatIntervalMs}) must be below heartbeatTimeoutMs (${o.heartbeatTimeoutMs})`);
+  }
+  const grace = o.reconcileGraceMs ?? o.heartbeatTimeoutMs;
+  if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) throw new InvalidArgumentError(`reconcileGraceMs must be >= 0, got ${grace}`);
+  if (typeof o.fsync !== 'boolean') throw new InvalidArgumentError(`fsync must be a boolean, got ${typeof o.fsync}`);
+  if (o.allocator !== undefined && (o.allocator === null || typeof o.allocator !== 'object')) throw new InvalidArgumentError('allocator must be an options object');
+  return {
+    dataDir: o.dataDir,
+    heartbeatTimeoutMs: o.heartbeatTimeoutMs,
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    fsync: o.fsync,
+    allocator: o.allocator ?? {},
+    restartBackoffMs: o.restartBackoffMs,
+    maxRestartBackoffMs: o.maxRestartBackoffMs,
+    reconcileGraceMs: grace,
+    compactEvery: o.compactEvery,
+    eventCapacity: o.eventCapacity,
+    placementRetryMinMs: o.placementRetryMinMs,
+    placementRetryMaxMs: o.placementRetryMaxMs,
+  };
+}
