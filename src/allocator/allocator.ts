@@ -59,6 +59,7 @@ export interface TaskRequest {
   /** Higher is placed first. */
   priority?: number;
   resources: ResourceInput;
+  /** Treated as immutable once passed in: instances sharing one array are compiled once. */
   constraints?: ConstraintSpec[];
   policy?: PolicyName;
 }
@@ -162,6 +163,8 @@ export class Allocator {
   private readonly pendingIds = new Set<string>();
   private readonly cancelled = new Set<string>();
   private readonly jobs = new Map<string, JobState>();
+  /** Compiled constraint sets by the array object they came from (see validate). */
+  private readonly csetMemo = new WeakMap<object, CompiledConstraints>();
   /** DRF accounting: per role, what it holds per dimension (committed and in flight). */
   private readonly roleUse = new Map<string, Float64Array>();
   private readonly totals = new Float64Array(4);
@@ -310,56 +313,68 @@ export class Allocator {
     const seen = new Set<string>();
     let duplicate: string | null = null;
     const policyDefault = policyFromName(this.opts.policy);
-    tasks.forEach((t, i) => {
-      const path = `tasks[${i}]`;
+    // Field paths are built only when something is wrong: this loop runs once per task.
+    const at = (i: number, field: string): string => (field === '' ? `tasks[${i}]` : `tasks[${i}].${field}`);
+    const under = (i: number, err: BorealisError, field: string): FieldProblem[] =>
+      err.problems.length > 0
+        ? err.problems.map((p) => ({ path: `tasks[${i}].${p.path}`, message: p.message }))
+        : [{ path: at(i, field), message: err.message }];
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i]!;
       if (t === null || typeof t !== 'object') {
-        problems.push({ path, message: 'must be an object' });
-        return;
+        problems.push({ path: at(i, ''), message: 'must be an object' });
+        continue;
       }
       if (typeof t.id !== 'string' || t.id === '') {
-        problems.push({ path: `${path}.id`, message: 'must be a non-empty string' });
-        return;
+        problems.push({ path: at(i, 'id'), message: 'must be a non-empty string' });
+        continue;
       }
       if (seen.has(t.id) || this.held.has(t.id) || this.pendingIds.has(t.id)) {
         duplicate ??= t.id;
-        problems.push({ path: `${path}.id`, message: `duplicate task id ${JSON.stringify(t.id)}` });
+        problems.push({ path: at(i, 'id'), message: `duplicate task id ${JSON.stringify(t.id)}` });
       }
       seen.add(t.id);
-      for (const k of Object.keys(t)) {
-        if (!TASK_FIELDS.has(k)) problems.push({ path: `${path}.${k}`, message: 'unknown field' });
+      for (const k in t) {
+        if (!TASK_FIELDS.has(k)) problems.push({ path: at(i, k), message: 'unknown field' });
       }
       if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
-        problems.push({ path: `${path}.priority`, message: 'must be an integer' });
+        problems.push({ path: at(i, 'priority'), message: 'must be an integer' });
       }
       if (t.role !== undefined && (typeof t.role !== 'string' || t.role === '')) {
-        problems.push({ path: `${path}.role`, message: 'must be a non-empty string' });
+        problems.push({ path: at(i, 'role'), message: 'must be a non-empty string' });
       }
       if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
-        problems.push({ path: `${path}.job`, message: 'must be a non-empty string' });
+        problems.push({ path: at(i, 'job'), message: 'must be a non-empty string' });
       }
       let policy: number = policyDefault;
       if (t.policy !== undefined) {
         policy = policyFromName(t.policy);
-        if (policy < 0) problems.push({ path: `${path}.policy`, message: `must be one of ${POLICY_NAMES.join(', ')}` });
+        if (policy < 0) problems.push({ path: at(i, 'policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
       }
       let r;
       let cset: CompiledConstraints | null = null;
       try {
-        r = parseRequest(t.resources, `${path}.resources`);
+        r = parseRequest(t.resources, 'resources');
       } catch (err) {
         if (!isBorealisError(err)) throw err;
-        problems.push(...(err.problems.length > 0 ? err.problems : [{ path: `${path}.resources`, message: err.message }]));
+        problems.push(...under(i, err, 'resources'));
       }
       try {
-        cset = this.compiler.compile(t.constraints, `${path}.constraints`);
+        // Instances of a job share one constraints array: compile it once, not once per task.
+        const memo = t.constraints !== undefined && t.constraints !== null && typeof t.constraints === 'object' ? this.csetMemo.get(t.constraints) : undefined;
+        if (memo !== undefined) cset = memo;
+        else {
+          cset = this.compiler.compile(t.constraints, 'constraints');
+          if (cset !== null) this.csetMemo.set(t.constraints!, cset);
+        }
       } catch (err) {
         if (!isBorealisError(err)) throw err;
-        problems.push(...(err.problems.length > 0 ? err.problems : [{ path: `${path}.constraints`, message: err.message }]));
+        problems.push(...under(i, err, 'constraints'));
       }
       if (cset?.jobScoped && t.job === undefined) {
-        problems.push({ path: `${path}.job`, message: 'is required with limit or distinct_hosts constraints' });
+        problems.push({ path: at(i, 'job'), message: 'is required with limit or distinct_hosts constraints' });
       }
-      if (r === undefined || problems.length > 0) return;
+      if (r === undefined || problems.length > 0) continue;
       const role = t.role ?? 'default';
       out.push({
         id: t.id,
@@ -376,7 +391,7 @@ export class Allocator {
         cset,
         call,
       });
-    });
+    }
     if (problems.length > 0) {
       if (duplicate !== null && problems.length === 1) throw new DuplicateTaskError(duplicate);
       throw new BorealisError(

@@ -1,3 +1,4 @@
+import type { JobPlacementState } from './constraints/job-state.js';
 import type { PlacementQuery } from './query.js';
 
 /**
@@ -8,8 +9,9 @@ import type { PlacementQuery } from './query.js';
  * asks for at least as much as one already found unplaceable (every dimension, same constraint set)
  * is unplaceable too, until something is freed. The table's FREED_GEN word moves on every release,
  * join or reactivation, TOPOLOGY_GEN on every node change; a verdict is valid only at the
- * generation (their sum) it was made at. Job-scoped requests
- * (limit, distinct hosts) are never cached: their verdict depends on the job's other instances.
+ * generation (their sum) it was made at. Job-scoped requests (limit, distinct hosts) depend on the
+ * job's other instances too: their verdicts also name the job and its placement version, so the
+ * next instance of a job that fits nowhere is answered at once until the job places one.
  * A small ring (workloads have few distinct shapes at a time); lookups are a linear scan of ints.
  */
 export const VERDICT_CACHE_SIZE = 32;
@@ -23,6 +25,8 @@ export class VerdictCache {
   private readonly cset = new Int32Array(VERDICT_CACHE_SIZE);
   private readonly gen = new Int32Array(VERDICT_CACHE_SIZE);
   private readonly live = new Uint8Array(VERDICT_CACHE_SIZE);
+  private readonly job: (JobPlacementState | null)[] = new Array<JobPlacementState | null>(VERDICT_CACHE_SIZE).fill(null);
+  private readonly jobVersion = new Int32Array(VERDICT_CACHE_SIZE);
   readonly status = new Int32Array(VERDICT_CACHE_SIZE);
   readonly reason = new Int32Array(VERDICT_CACHE_SIZE);
   readonly detail = new Int32Array(VERDICT_CACHE_SIZE);
@@ -33,13 +37,17 @@ export class VerdictCache {
 
   /** Index of a verdict that covers this request at generation `gen`, or -1. */
   lookup(q: PlacementQuery, gen: number): number {
-    if (q.job !== null || this.newestGen !== gen) return -1;
+    if (this.newestGen !== gen) return -1;
+    const job = q.job;
+    const jobVersion = job === null ? 0 : job.version;
     const cs = q.cset === null ? -1 : q.cset.id;
     for (let i = 0; i < VERDICT_CACHE_SIZE; i++) {
       if (
         this.live[i] === 1 &&
         this.gen[i] === gen &&
         this.cset[i] === cs &&
+        this.job[i] === job &&
+        this.jobVersion[i] === jobVersion &&
         q.cpu >= this.cpu[i]! &&
         q.mem >= this.mem[i]! &&
         q.disk >= this.disk[i]! &&
@@ -54,7 +62,6 @@ export class VerdictCache {
   }
 
   insert(q: PlacementQuery, gen: number, status: number, reason: number, detail: number): void {
-    if (q.job !== null) return;
     const i = this.next;
     this.next = i + 1 === VERDICT_CACHE_SIZE ? 0 : i + 1;
     this.cpu[i] = q.cpu;
@@ -63,6 +70,8 @@ export class VerdictCache {
     this.gpu[i] = q.gpu;
     this.ports[i] = q.ports;
     this.cset[i] = q.cset === null ? -1 : q.cset.id;
+    this.job[i] = q.job;
+    this.jobVersion[i] = q.job === null ? 0 : q.job.version;
     this.gen[i] = gen;
     this.live[i] = 1;
     this.newestGen = gen;

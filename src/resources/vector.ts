@@ -28,6 +28,14 @@ export interface ResourceInput {
 }
 
 const KNOWN = new Set(['cpus', 'mem', 'disk', 'gpus', 'ports']);
+const FIELDS = ['cpus', 'mem', 'disk', 'gpus', 'ports'] as const;
+const PARSERS: ((raw: unknown) => number)[] = [
+  (raw) => parseCpus(raw),
+  (raw) => parseMebibytes(raw, 'mem'),
+  (raw) => parseMebibytes(raw, 'disk'),
+  (raw) => parseCount(raw, 'gpus'),
+  (raw) => parseCount(raw, 'ports'),
+];
 
 /**
  * Parses a task's resource request. Every problem is collected with its field path so the caller
@@ -40,24 +48,22 @@ export function parseRequest(input: unknown, path = 'resources'): ResourceVector
     throw new BadResourcesError(`${path} must be an object`, [{ path, message: 'must be an object' }]);
   }
   const obj = input as Record<string, unknown>;
-  for (const key of Object.keys(obj)) {
+  for (const key in obj) {
     if (!KNOWN.has(key)) problems.push({ path: `${path}.${key}`, message: 'unknown resource' });
   }
   const out: ResourceVector = { cpus: 0, mem: 0, disk: 0, gpus: 0, ports: 0 };
-  const field = (key: keyof ResourceVector, parse: () => number): void => {
-    if (obj[key] === undefined) return;
+  // Plain numbers (what programs send) skip the string parser; anything else goes through it.
+  for (let k = 0; k < FIELDS.length; k++) {
+    const key = FIELDS[k]!;
+    const raw = obj[key];
+    if (raw === undefined) continue;
     try {
-      out[key] = parse();
+      out[key] = PARSERS[k]!(raw);
     } catch (err) {
       if (!isBorealisError(err)) throw err;
       problems.push({ path: `${path}.${key}`, message: err.message });
     }
-  };
-  field('cpus', () => parseCpus(obj.cpus));
-  field('mem', () => parseMebibytes(obj.mem, 'mem'));
-  field('disk', () => parseMebibytes(obj.disk, 'disk'));
-  field('gpus', () => parseCount(obj.gpus, 'gpus'));
-  field('ports', () => parseCount(obj.ports, 'ports'));
+  }
   if (problems.length === 0 && out.cpus === 0 && out.mem === 0 && out.disk === 0 && out.gpus === 0 && out.ports === 0) {
     problems.push({ path, message: 'requests no resources (at least one of cpus, mem, disk, gpus, ports must be > 0)' });
   }

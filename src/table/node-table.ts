@@ -1,4 +1,5 @@
 import {
+  BadAttributeError,
   BadPortRangeError,
   BadResourcesError,
   DuplicateNodeError,
@@ -6,7 +7,7 @@ import {
   TableFullError,
   UnknownNodeError,
 } from '../api/errors.js';
-import { AttributeInterner } from '../resources/attributes.js';
+import { AttributeInterner, isValidAttributeKey } from '../resources/attributes.js';
 import { DEFAULT_PORT_RANGES, type PortRange, countPorts, parsePortRanges } from '../resources/ports.js';
 import { parseCount, parseCpus, parseMebibytes } from '../resources/units.js';
 import { type TableBuffers, allocateBuffers, committedBytes, growBuffers } from './buffers.js';
@@ -129,6 +130,8 @@ export class NodeTable {
     const slots: [number, string][] = [];
     for (const [k, val] of Object.entries(attrs)) {
       if (typeof val !== 'string') throw new InvalidArgumentError(`node ${spec.id}: attribute ${k} must be a string`);
+      // Every name is checked before any is interned: a refused node must leave no key behind.
+      if (!isValidAttributeKey(k)) throw new BadAttributeError(`node ${spec.id}: attribute name ${JSON.stringify(k)} is not valid`);
     }
     const interner = this.interner;
     const missingKeys = Object.keys(attrs).filter((k) => interner.slotOf(k) < 0);

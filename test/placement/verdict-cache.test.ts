@@ -41,7 +41,7 @@ describe('verdict cache', () => {
     expect(placer.verdicts.hits).toBe(hits);
   });
 
-  it('keeps verdicts apart per constraint set and never caches job-scoped requests', () => {
+  it('keeps verdicts apart per constraint set', () => {
     const { t, placer, q, out } = filled();
     const compiler = new ConstraintCompiler(t.interner);
     const z0 = compiler.compile([{ attribute: 'zone', operator: '=', value: 'z0' }])!;

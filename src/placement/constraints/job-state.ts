@@ -9,6 +9,8 @@ import { type CompiledConstraints, OP_STRIDE, Op } from './compiled.js';
  */
 export class JobPlacementState {
   readonly rows = new Map<number, number>();
+  /** Bumped by every add: a verdict about this job holds only at the version it was made at. */
+  version = 0;
   /** One map per program entry (empty for non-LIMIT entries): value id -> instances. */
   readonly valueCounts: Map<number, number>[];
   private readonly cset: CompiledConstraints;
@@ -22,6 +24,7 @@ export class JobPlacementState {
   }
 
   add(v: TableView, row: number): void {
+    this.version++;
     this.rows.set(row, (this.rows.get(row) ?? 0) + 1);
     const p = this.cset.program;
     for (let i = 0, k = 0; i < p.length; i += OP_STRIDE, k++) {
