@@ -1,0 +1,55 @@
+/**
+ * The master's HTTP API (v1). Each route maps a request to one Master call and its view; errors are the
+ * Master's own BorealisErrors, turned into `{code, message, problems?}` bodies by the transport. Every body is
+ * validated completely before the Master is called, and the Master validates again before it writes anything,
+ * so a refused request changes nothing.
+ */
+import type { Master } from '../master/index.js';
+import { AGENT_SUBPROTOCOL } from '../proto/index.js';
+import type { HttpResponse, HttpServer } from '../transport/index.js';
+import { agentConnectionOf } from './agent-ws.js';
+import { parseBody } from './body.js';
+import { checkJobSpec, checkScale } from './schema.js';
+
+export const AGENT_WS_PATH = '/v1/agents/ws';
+export const API_VERSION = 'v1';
+
+const ok = (json: unknown, status = 200): HttpResponse => ({ status, json });
+
+export function registerRoutes(server: HttpServer, master: Master): void {
+  server.route('POST', '/v1/jobs', async (req) => {
+    const spec = checkJobSpec(parseBody(req, true));
+    return ok(await master.submitJob(spec), 201);
+  });
+  server.route('GET', '/v1/jobs', () => ok({ jobs: master.listJobs() }));
+  server.route('GET', '/v1/jobs/:name', (req) => ok(master.getJob(req.params.name)));
+  server.route('PATCH', '/v1/jobs/:name', async (req) => {
+    master.getJob(req.params.name); // 404 before 400: the job is what the URL names
+    const { instances } = checkScale(parseBody(req, false));
+    return ok(await master.scaleJob(req.params.name, instances));
+  });
+  server.route('DELETE', '/v1/jobs/:name', async (req) => ok(await master.killJob(req.params.name)));
+
+  server.route('GET', '/v1/tasks', (req) => {
+    const job = req.query.get('job');
+    return ok({ tasks: master.listTasks(job === null || job === '' ? undefined : job) });
+  });
+  server.route('GET', '/v1/tasks/:id', (req) => ok(master.getTask(req.params.id)));
+  server.route('POST', '/v1/tasks/:id/kill', async (req) => ok(await master.killTask(req.params.id)));
+
+  server.route('GET', '/v1/agents', () => ok({ agents: master.listAgents() }));
+  server.route('POST', '/v1/agents/:id/drain', async (req) => ok(await master.drainAgent(req.params.id)));
+  server.route('GET', '/v1/cluster', () => ok(master.cluster()));
+
+  server.route('GET', '/health', () => ok({ status: 'ok' }));
+  server.route('GET', '/metrics', async () => ({
+    status: 200,
+    text: await master.metrics.metrics(),
+    contentType: master.metrics.contentType,
+  }));
+
+  server.websocket(AGENT_WS_PATH, {
+    protocols: [AGENT_SUBPROTOCOL],
+    onOpen: (socket) => master.attachAgent(agentConnectionOf(socket)),
+  });
+}

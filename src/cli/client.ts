@@ -1,0 +1,70 @@
+/**
+ * The CLI's client for the master's HTTP API (undici). Errors come back as CliErrors with the exit code they
+ * mean: 404 -> NOT_FOUND, other error responses -> SERVER_ERROR, no connection -> UNREACHABLE.
+ */
+import { request } from 'undici';
+import { parseListen } from '../transport/listen.js';
+import { CliError, ExitCode } from './exit.js';
+
+/** The environment variable naming the master the CLI talks to; `--master` wins over it. */
+export const MASTER_ENV = 'BOREALIS_MASTER';
+export const DEFAULT_MASTER = '127.0.0.1:5050';
+/** A master on one machine or a LAN answers a connect in well under a second; 5 s means it is not there. */
+const CONNECT_TIMEOUT_MS = 5_000;
+/** Submits wait for the journal's fsync; 30 s is far past any healthy commit. */
+const RESPONSE_TIMEOUT_MS = 30_000;
+
+export function resolveMaster(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const text = flag ?? (env[MASTER_ENV] || DEFAULT_MASTER);
+  try {
+    const a = parseListen(text, flag !== undefined ? '--master' : env[MASTER_ENV] ? MASTER_ENV : 'master');
+    return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+  } catch (err) {
+    throw new CliError(ExitCode.USAGE, (err as Error).message);
+  }
+}
+
+export class ApiClient {
+  readonly base: string;
+
+  constructor(master: string) {
+    this.base = `http://${master}`;
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.call<T>('GET', path);
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: { text: string; contentType: string }): Promise<T> {
+    let res;
+    try {
+      res = await request(`${this.base}${path}`, {
+        method,
+        headers: body ? { 'content-type': body.contentType } : {},
+        body: body?.text,
+        headersTimeout: RESPONSE_TIMEOUT_MS,
+        bodyTimeout: RESPONSE_TIMEOUT_MS,
+        signal: AbortSignal.timeout(RESPONSE_TIMEOUT_MS + CONNECT_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const e = err as { code?: string; message?: string; cause?: { code?: string } };
+      const code = e.code ?? e.cause?.code ?? 'error';
+      throw new CliError(ExitCode.UNREACHABLE, `cannot reach the master at ${this.base} (${code}: ${e.message ?? String(err)})`);
+    }
+    const text = await res.body.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return json as T;
+    const e = (json ?? {}) as { code?: string; message?: string; problems?: { path: string; message: string }[] };
+    throw new CliError(
+      res.statusCode === 404 ? ExitCode.NOT_FOUND : ExitCode.SERVER_ERROR,
+      `${e.code ?? `HTTP ${res.statusCode}`}: ${e.message ?? text.trim()}`,
+      e.problems ?? [],
+      e.code,
+    );
+  }
+}
