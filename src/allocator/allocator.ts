@@ -15,7 +15,9 @@ import { POLICY_NAMES, type PolicyName, policyFromName } from '../placement/scor
 import { SELECTION_NAMES, Selection } from '../placement/stack.js';
 import { Status } from '../placement/status.js';
 import { type ResourceInput, parseRequest } from '../resources/vector.js';
-import { releaseRow } from '../table/commit.js';
+import { lockRow, releaseRow, unlockRow } from '../table/commit.js';
+import { onCommit } from '../table/summary.js';
+import type { TableView } from '../table/view.js';
 import { NodeState, type TableLimits } from '../table/layout.js';
 import { NodeTable, type NodeSpec } from '../table/node-table.js';
 import type { RoundJob, RoundRequest } from './messages.js';
@@ -412,6 +414,37 @@ export class Allocator {
   }
 
   /**
+   * Charges a task that already runs on a node — found there by reconciliation after a master
+   * restart — with the exact ports it was launched with, as if this allocator had placed it: it
+   * counts in its role's DRF share and in its job's limit / distinct-hosts accounting, and
+   * release() gives it back. The task runs whatever the table thinks, so adoption never refuses
+   * for lack of room; a row it over-fills simply takes nothing new until tasks leave. Ports
+   * outside the node's ranges or already marked are not charged (and not freed on release).
+   */
+  adopt(task: TaskRequest, nodeId: string, ports: readonly number[]): void {
+    this.assertOpen();
+    const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
+    const t = this.validate([task], call)[0]!;
+    const row = this.table.rowOf(nodeId);
+    const v = this.table.view;
+    const held = lockRow(v, row);
+    v.usedCpu[row] = v.usedCpu[row]! + t.cpu;
+    v.usedMem[row] = v.usedMem[row]! + t.mem;
+    v.usedDisk[row] = v.usedDisk[row]! + t.disk;
+    v.usedGpu[row] = v.usedGpu[row]! + t.gpu;
+    const mine: number[] = [];
+    for (const port of ports) if (markPort(v, row, port)) mine.push(port);
+    unlockRow(v, row, held);
+    onCommit(v, row);
+    this.held.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
+    this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
+    if (t.cset?.jobScoped) {
+      const js = this.jobState(t.jobKey, t.cset);
+      js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
+    }
+  }
+
+  /**
    * Gives a task's resources back. Unknown ids are refused (a double release would corrupt the
    * table's accounting).
    */
@@ -748,6 +781,18 @@ export class Allocator {
 }
 
 const TASK_FIELDS = new Set(['id', 'job', 'role', 'priority', 'resources', 'constraints', 'policy']);
+
+/** Marks one port of a row used; false when it is outside the row's ranges or already used. Caller holds the row. */
+function markPort(v: TableView, row: number, port: number): boolean {
+  const off = port - v.portBase[row]!;
+  if (off < 0 || off >= v.portSpan[row]!) return false;
+  const idx = row * v.portWords + (off >>> 5);
+  const mask = 1 << (off & 31);
+  if ((v.portBits[idx]! & mask) !== 0) return false;
+  v.portBits[idx] = (v.portBits[idx]! | mask) >>> 0;
+  v.portsFree[row] = v.portsFree[row]! - 1;
+  return true;
+}
 
 function rowsOf(js: JobState): Int32Array {
   let n = 0;

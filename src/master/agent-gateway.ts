@@ -12,6 +12,7 @@ import {
 import { type AgentConnection, AgentCloseCode } from './agent-connection.js';
 import { type AgentRecord, type AgentSession, agentView, hostOf } from './agents.js';
 import type { Holdings } from './holdings.js';
+import { taskRequestOf } from './task-request.js';
 import type { MasterLogger } from './options.js';
 import { planReconcile } from './reconcile.js';
 import type { Store, TaskRecord } from './store.js';
@@ -282,7 +283,7 @@ export class AgentGateway {
     for (const { task, reported } of plan.keep) {
       // After a master restart no placement charged it: charge it where it runs, with its ports.
       const job = store.jobs.get(task.job);
-      if (job) this.host.holdings.adopt(task.id, id, job.resources, task.ports);
+      if (job) this.host.holdings.adopt(taskRequestOf(task.id, job), id, task.ports);
       this.applyReported(a, task, reported, false);
     }
     for (const t of plan.missing) {

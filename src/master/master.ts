@@ -19,6 +19,7 @@ import type { MasterMessage, TaskStateName } from '../proto/index.js';
 import type { AgentConnection } from './agent-connection.js';
 import { AgentGateway, DEFAULT_KILL_GRACE_MS } from './agent-gateway.js';
 import { Holdings } from './holdings.js';
+import { taskRequestOf } from './task-request.js';
 import { Journal, type JournalStats } from './journal/index.js';
 import type { JournalEntry, StoreSnapshot } from './journal-entries.js';
 import { MAX_INSTANCES, validateJobSpec } from './job-spec.js';
@@ -358,13 +359,7 @@ export class Master {
     if (!t || t.state !== 'pending') return null;
     const job = this.store.jobs.get(t.job);
     if (!job || job.state !== 'running') return null;
-    const s = job.spec;
-    const r: TaskRequest = { id, job: job.name, resources: s.resources };
-    if (s.role !== undefined) r.role = s.role;
-    if (s.priority !== undefined) r.priority = s.priority;
-    if (s.constraints !== undefined) r.constraints = s.constraints;
-    if (s.placement !== undefined) r.policy = s.placement;
-    return r;
+    return taskRequestOf(id, job);
   }
 
   private onPlaced(assignments: Assignment[], queuedAt: (id: string) => number): void {

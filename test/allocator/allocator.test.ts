@@ -222,3 +222,24 @@ describe('Allocator.place', () => {
     await expect(Allocator.create({ policy: 'pack' as 'binpack' })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
   });
 });
+
+describe('Allocator.adopt', () => {
+  it('charges a task already running on a node, with its ports, its role and its job', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    a.adopt({ id: 'old', job: 'db', role: 'R', resources: { cpus: 2, mem: '1Gi', ports: 1 }, constraints: [{ operator: 'distinct_hosts' }] }, 'n0', [31003]);
+    expect(a.table.snapshot('n0').used).toMatchObject({ cpus: 2000, mem: 1024, ports: 1 });
+    expect(a.assignmentOf('old')).toEqual({ taskId: 'old', nodeId: 'n0', ports: [31003] });
+    expect(a.roleShares().R).toBeGreaterThan(0);
+    // distinct_hosts sees the adopted instance: the next one goes to n1, the one after fits nowhere.
+    const r = await a.place(tasks(2, { job: 'db', constraints: [{ operator: 'distinct_hosts' }] }, 'db'));
+    expect(r.assignments.map((x) => x.nodeId)).toEqual(['n1']);
+    expect(r.unplaced[0]!.code).toBe('distinct_hosts');
+    // Its port is not handed out again on n0.
+    const p = await a.place(tasks(2, { resources: { cpus: 0.1, ports: 5 } }, 'p'));
+    for (const x of p.assignments.filter((y) => y.nodeId === 'n0')) expect(x.ports).not.toContain(31003);
+    a.release('old');
+    expect(a.table.snapshot('n0').used.cpus).toBe(p.assignments.filter((y) => y.nodeId === 'n0').length * 100);
+    expect(() => a.adopt({ id: 'bad', resources: { cpus: -1 } }, 'n0', [])).toThrowError(expect.objectContaining({ code: 'BRL_ERR_BAD_RESOURCES' }));
+    expect(() => a.adopt({ id: 'x', resources: { cpus: 1 } }, 'nope', [])).toThrowError(expect.objectContaining({ code: 'BRL_ERR_UNKNOWN_NODE' }));
+  });
+});
