@@ -91,7 +91,6 @@ class RoleHeap<T> {
 interface Level<T> {
   priority: number;
   roles: Map<string, RoleQueue<T>>;
-  heap: RoleHeap<T>;
   size: number;
 }
 
@@ -114,7 +113,7 @@ export class PendingQueue<T extends Queued> {
   push(item: T): void {
     let level = this.levels.get(item.priority);
     if (!level) {
-      level = { priority: item.priority, roles: new Map(), heap: new RoleHeap(), size: 0 };
+      level = { priority: item.priority, roles: new Map(), size: 0 };
       this.levels.set(item.priority, level);
       this.order.push(item.priority);
       this.order.sort((a, b) => b - a);
@@ -123,7 +122,6 @@ export class PendingQueue<T extends Queued> {
     if (!rq) {
       rq = { role: item.role, items: [], head: 0, share: this.heldShare(item.role), heapIndex: -1 };
       level.roles.set(item.role, rq);
-      level.heap.push(rq);
     }
     rq.items.push(item);
     level.size++;
@@ -143,7 +141,6 @@ export class PendingQueue<T extends Queued> {
       if (!rq) {
         rq = { role: item.role, items: [], head: 0, share: this.heldShare(item.role), heapIndex: -1 };
         level.roles.set(item.role, rq);
-        level.heap.push(rq);
       }
       if (rq.head > 0) rq.items[--rq.head] = item;
       else rq.items.unshift(item);
@@ -160,7 +157,8 @@ export class PendingQueue<T extends Queued> {
     const out: T[] = [];
     for (const priority of this.order) {
       const level = this.levels.get(priority)!;
-      // Shares are re-read from the allocator at the start of each call: releases lower them.
+      // Shares are re-read from the allocator at the start of each call (releases lower them), and
+      // the heap is built per call: it only lives while one round is cut.
       for (const rq of level.roles.values()) rq.share = this.heldShare(rq.role);
       const heap = new RoleHeap<T>();
       for (const rq of level.roles.values()) if (rq.head < rq.items.length) heap.push(rq);
@@ -186,7 +184,6 @@ export class PendingQueue<T extends Queued> {
           heap.fixTop();
         }
       }
-      level.heap = heap;
       if (out.length >= max) break;
     }
     this.compact();

@@ -1,5 +1,5 @@
 import type { TaskStateName } from '../proto/index.js';
-import type { JobSpec, JobState, TaskTransition } from './types.js';
+import type { JobSpec, JobState, TaskCore } from './types.js';
 
 /**
  * What the master writes to its journal: one entry per state change, small JSON. The master
@@ -26,19 +26,7 @@ export type JournalEntry =
   /** An agent is draining; survives restarts so a drained agent stays drained when it re-registers. */
   | { t: 'drain'; at: number; agent: string };
 
-export interface TaskSnapshot {
-  id: string;
-  job: string;
-  instance: number;
-  attempt: number;
-  state: TaskStateName;
-  agentId?: string;
-  host?: string;
-  ports: number[];
-  reason?: string;
-  message?: string;
-  exitCode?: number;
-  history: TaskTransition[];
+export interface TaskSnapshot extends TaskCore {
   killRequested: boolean;
 }
 

@@ -2,7 +2,7 @@ import { parseRequest, type ResourceVector } from '../resources/vector.js';
 import type { TaskStateName } from '../proto/index.js';
 import type { JobSnapshot, JournalEntry, StoreSnapshot, TaskSnapshot } from './journal-entries.js';
 import { isOnAgent, isTerminal } from './task-states.js';
-import type { JobSpec, JobState, TaskTransition } from './types.js';
+import type { JobSpec, JobState, TaskCore } from './types.js';
 
 /**
  * Ended attempts kept per instance (for `tasks` listings and post-mortems); older ones are dropped
@@ -10,20 +10,8 @@ import type { JobSpec, JobState, TaskTransition } from './types.js';
  */
 export const RETAINED_ENDED_ATTEMPTS = 5;
 
-export interface TaskRecord {
-  id: string;
-  job: string;
-  instance: number;
-  attempt: number;
-  state: TaskStateName;
-  agentId?: string;
-  host?: string;
-  ports: number[];
+export interface TaskRecord extends TaskCore {
   healthy?: boolean;
-  reason?: string;
-  message?: string;
-  exitCode?: number;
-  history: TaskTransition[];
   /** The master asked for this task to end (scale down, kill, drain): its end is not a failure. */
   killRequested: boolean;
 }

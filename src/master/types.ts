@@ -58,7 +58,8 @@ export interface TaskTransition {
   reason?: string;
 }
 
-export interface TaskView {
+/** What every representation of a task carries: the view, the in-memory record, the snapshot. */
+export interface TaskCore {
   id: string;
   job: string;
   instance: number;
@@ -68,13 +69,16 @@ export interface TaskView {
   agentId?: string;
   host?: string;
   ports: number[];
-  /** host:port of the first port, when the task has ports and an agent. */
-  endpoint?: string;
-  healthy?: boolean;
   reason?: string;
   message?: string;
   exitCode?: number;
   history: TaskTransition[];
+}
+
+export interface TaskView extends TaskCore {
+  /** host:port of the first port, when the task has ports and an agent. */
+  endpoint?: string;
+  healthy?: boolean;
 }
 
 export type AgentStateName = 'up' | 'draining' | 'lost';
