@@ -161,8 +161,12 @@ export class Allocator {
   private readonly buffers: TaskBufferView[];
   private readonly compiler: ConstraintCompiler;
   private readonly queue: PendingQueue<PendingTask>;
-  private readonly held = new Map<string, Held>();
-  private readonly pendingIds = new Set<string>();
+  /**
+   * Every task the allocator knows, by id: null while pending, its holding once placed. One map
+   * for both, so each task costs one lookup to validate and one write to place.
+   */
+  private readonly tasks = new Map<string, Held | null>();
+  private running = 0;
   private readonly cancelled = new Set<string>();
   private readonly jobs = new Map<string, JobState>();
   /** Compiled constraint sets by the array object they came from (see validate). */
@@ -244,7 +248,7 @@ export class Allocator {
     const s = this.table.snapshot(id);
     this.table.setState(id, NodeState.DOWN);
     const lost: string[] = [];
-    for (const [taskId, h] of this.held) if (h.nodeId === id) lost.push(taskId);
+    for (const [taskId, h] of this.tasks) if (h !== null && h.nodeId === id) lost.push(taskId);
     for (const taskId of lost) this.release(taskId);
     this.totals[0] = this.totals[0]! - s.capacity.cpus;
     this.totals[1] = this.totals[1]! - s.capacity.mem;
@@ -297,10 +301,7 @@ export class Allocator {
         call.resolve(call.result);
         return promise;
       }
-      for (const t of parsed) {
-        this.pendingIds.add(t.id);
-        this.queue.push(t);
-      }
+      for (const t of parsed) this.queue.push(t);
       this.kick();
       return promise;
     } catch (err) {
@@ -312,7 +313,9 @@ export class Allocator {
     if (!Array.isArray(tasks)) throw new InvalidArgumentError('place() takes an array of tasks');
     const problems: FieldProblem[] = [];
     const out: PendingTask[] = [];
-    const seen = new Set<string>();
+    // Ids are entered as pending as they validate (a repeat within the batch then shows as a
+    // duplicate) and taken out again if anything in the batch is refused.
+    const added: string[] = [];
     let duplicate: string | null = null;
     const policyDefault = policyFromName(this.opts.policy);
     // Field paths are built only when something is wrong: this loop runs once per task.
@@ -331,11 +334,10 @@ export class Allocator {
         problems.push({ path: at(i, 'id'), message: 'must be a non-empty string' });
         continue;
       }
-      if (seen.has(t.id) || this.held.has(t.id) || this.pendingIds.has(t.id)) {
+      if (this.tasks.has(t.id)) {
         duplicate ??= t.id;
         problems.push({ path: at(i, 'id'), message: `duplicate task id ${JSON.stringify(t.id)}` });
       }
-      seen.add(t.id);
       for (const k in t) {
         if (!TASK_FIELDS.has(k)) problems.push({ path: at(i, k), message: 'unknown field' });
       }
@@ -393,8 +395,11 @@ export class Allocator {
         cset,
         call,
       });
+      this.tasks.set(t.id, null);
+      added.push(t.id);
     }
     if (problems.length > 0) {
+      for (const id of added) this.tasks.delete(id);
       if (duplicate !== null && problems.length === 1) throw new DuplicateTaskError(duplicate);
       throw new BorealisError(
         problems.some((p) => p.path.includes('.constraints')) && problems.every((p) => p.path.includes('.constraints'))
@@ -424,8 +429,8 @@ export class Allocator {
   adopt(task: TaskRequest, nodeId: string, ports: readonly number[]): void {
     this.assertOpen();
     const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
+    const row = this.table.rowOf(nodeId); // before validate(), which enters the id as known
     const t = this.validate([task], call)[0]!;
-    const row = this.table.rowOf(nodeId);
     const v = this.table.view;
     const held = lockRow(v, row);
     v.usedCpu[row] = v.usedCpu[row]! + t.cpu;
@@ -436,7 +441,8 @@ export class Allocator {
     for (const port of ports) if (markPort(v, row, port)) mine.push(port);
     unlockRow(v, row, held);
     onCommit(v, row);
-    this.held.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
+    this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
+    this.running++;
     this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
     if (t.cset?.jobScoped) {
       const js = this.jobState(t.jobKey, t.cset);
@@ -450,9 +456,10 @@ export class Allocator {
    */
   release(taskId: string): void {
     this.assertOpen();
-    const h = this.held.get(taskId);
+    const h = this.tasks.get(taskId);
     if (!h) throw new UnknownTaskError(taskId);
-    this.held.delete(taskId);
+    this.tasks.delete(taskId);
+    this.running--;
     releaseRow(this.table.view, h.row, h.cpu, h.mem, h.disk, h.gpu, h.ports);
     this.chargeRole(h.role, -h.cpu, -h.mem, -h.disk, -h.gpu);
     const job = h.jobKey === '' ? undefined : this.jobs.get(h.jobKey);
@@ -467,25 +474,25 @@ export class Allocator {
 
   /** Withdraws a task that is still pending. Returns false if it is not pending. */
   cancel(taskId: string): boolean {
-    if (!this.pendingIds.has(taskId)) return false;
+    if (this.tasks.get(taskId) !== null) return false;
     this.cancelled.add(taskId);
     return true;
   }
 
   /** Where a placed task is, or undefined. */
   assignmentOf(taskId: string): Assignment | undefined {
-    const h = this.held.get(taskId);
+    const h = this.tasks.get(taskId);
     return h ? { taskId, nodeId: h.nodeId, ports: [...h.ports] } : undefined;
   }
 
   stats(): AllocatorStats {
-    return { ...this.counters, pending: this.queue.size, running: this.held.size };
+    return { ...this.counters, pending: this.queue.size, running: this.running };
   }
 
   /** Per-task assignments, by node id (for audits). */
   tasksOn(nodeId: string): string[] {
     const out: string[] = [];
-    for (const [taskId, h] of this.held) if (h.nodeId === nodeId) out.push(taskId);
+    for (const [taskId, h] of this.tasks) if (h !== null && h.nodeId === nodeId) out.push(taskId);
     return out;
   }
 
@@ -595,7 +602,7 @@ export class Allocator {
     const tasks: PendingTask[] = [];
     for (const t of taken) {
       if (this.cancelled.delete(t.id)) {
-        this.pendingIds.delete(t.id);
+        this.tasks.delete(t.id);
         this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
       } else {
         tasks.push(t);
@@ -722,14 +729,15 @@ export class Allocator {
           requeue.push(t);
           continue;
         }
-        this.pendingIds.delete(t.id);
-        if (this.cancelled.delete(t.id)) {
+        if (this.cancelled.size > 0 && this.cancelled.delete(t.id)) {
+          this.tasks.delete(t.id);
           releaseRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
           this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
           this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
           continue;
         }
-        this.held.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports, dominant: t.dominant });
+        this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports, dominant: t.dominant });
+        this.running++;
         if (t.cset?.jobScoped) {
           const js = this.jobs.get(t.jobKey)!;
           js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
@@ -738,7 +746,7 @@ export class Allocator {
         this.settle(t, { taskId: t.id, nodeId, ports }, null);
       } else {
         this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
-        this.pendingIds.delete(t.id);
+        this.tasks.delete(t.id);
         this.cancelled.delete(t.id);
         this.counters.unplaced++;
         this.settle(t, null, describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset));
@@ -767,14 +775,14 @@ export class Allocator {
     const message = err instanceof Error ? err.message : String(err);
     for (const round of this.inFlight) {
       for (const t of round.tasks) {
-        this.pendingIds.delete(t.id);
+        this.tasks.delete(t.id);
         this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
       }
     }
     this.inFlight = [];
     const rest = this.queue.take(Number.MAX_SAFE_INTEGER, () => true);
     for (const t of rest) {
-      this.pendingIds.delete(t.id);
+      this.tasks.delete(t.id);
       this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
     }
   }
