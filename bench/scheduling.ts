@@ -39,6 +39,8 @@ const program = new Command()
   .option('--seed <n>', 'workload and placement seed', positiveInt, 42)
   .option('--batch <n>', 'tasks per place() call', positiveInt, 4096)
   .option('--inflight <n>', 'place() calls outstanding at once', positiveInt, 4)
+  .addOption(new Option('--api <api>', 'groups: one placeGroup() per job; tasks: place() with task objects').choices(['groups', 'tasks']).default('groups'))
+  .option('--round-size <n>', 'tasks per worker per allocator round', positiveInt)
   .option('--trace <file>', 'trace file for --scenario trace')
   .addOption(new Option('--format <f>', 'trace format').choices([...TRACE_FORMATS]))
   .option('--speed <x>', 'replay at x times real time (default: as fast as possible)', positiveNumber)
@@ -66,6 +68,8 @@ const opts = program.opts<{
   seed: number;
   batch: number;
   inflight: number;
+  api: 'groups' | 'tasks';
+  roundSize?: number;
   trace?: string;
   format?: TraceFormat;
   speed?: number;
@@ -88,6 +92,7 @@ function placementRow(r: PlacementRunResult): (string | number)[] {
   return [
     fmtInt(r.nodes),
     fmtInt(r.tasks),
+    r.api,
     r.selection,
     r.policy,
     r.workers,
@@ -107,12 +112,12 @@ function placementRow(r: PlacementRunResult): (string | number)[] {
 }
 
 const PLACEMENT_HEADERS = [
-  'nodes', 'tasks', 'selection', 'policy', 'workers', 'placed', 'unplaced', 'placed/s',
+  'nodes', 'tasks', 'api', 'selection', 'policy', 'workers', 'placed', 'unplaced', 'placed/s',
   'p50 µs', 'p99 µs', 'p999 µs', 'max µs', 'batch p99 ms', 'conflicts', 'cpu util', 'mem util', 'overcommitted',
 ];
 
 function base(): Omit<PlacementRunOptions, 'nodes' | 'tasks' | 'workers' | 'selection' | 'policy'> {
-  return { sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch, inflight: opts.inflight, progress };
+  return { sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch, inflight: opts.inflight, progress, api: opts.api, ...(opts.roundSize !== undefined ? { roundSize: opts.roundSize } : {}) };
 }
 
 /** Tasks per run in the standard set: ~10 per node fills the cluster; exact at 100k is capped for time. */

@@ -1,5 +1,5 @@
 import { SingleBar } from 'cli-progress';
-import { Allocator, type TaskRequest } from '../../src/allocator/allocator.js';
+import { Allocator, type TaskGroupRequest, type TaskRequest } from '../../src/allocator/allocator.js';
 import type { PolicyName } from '../../src/placement/scoring/policy.js';
 import { auditTable } from '../lib/audit.js';
 import { clusterCapacity, generateCluster } from '../lib/cluster.js';
@@ -19,6 +19,10 @@ export interface PlacementRunOptions {
   /** place() calls outstanding at once. */
   inflight: number;
   progress: boolean;
+  /** `groups`: each job's instances as one placeGroup() call; `tasks`: place() with task objects. */
+  api?: 'groups' | 'tasks';
+  /** Tasks per worker per allocator round (the allocator's default when absent). */
+  roundSize?: number;
 }
 
 export interface PlacementRunResult {
@@ -28,6 +32,7 @@ export interface PlacementRunResult {
   workers: number;
   selection: string;
   policy: string;
+  api: string;
   sampleK: number;
   placed: number;
   unplaced: number;
@@ -52,7 +57,16 @@ export interface PlacementRunResult {
 export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRunResult> {
   const nodes = generateCluster(o.nodes, o.seed);
   const tasks = generateWorkload({ tasks: o.tasks, clusterCpus: clusterCapacity(nodes).cpus, seed: o.seed, policy: o.policy });
-  const alloc = await Allocator.create({ nodes, workers: o.workers, selection: o.selection, sampleK: o.sampleK, seed: o.seed });
+  const api = o.api ?? 'groups';
+  const groups = api === 'groups' ? toGroups(tasks) : [];
+  const alloc = await Allocator.create({
+    nodes,
+    workers: o.workers,
+    selection: o.selection,
+    sampleK: o.sampleK,
+    seed: o.seed,
+    ...(o.roundSize !== undefined ? { roundSize: o.roundSize } : {}),
+  });
   try {
     // Warm the threads (JIT, views) on a throwaway task so the first round is not a cold start.
     await alloc.place([{ id: '__warmup__', resources: { cpus: 0.001 } }]);
@@ -68,6 +82,30 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
     let unplaced = 0;
     let next = 0;
     const t0 = performance.now();
+    if (api === 'groups') {
+      // Whole jobs in flight up to the same number of tasks as the task API keeps outstanding.
+      const budget = o.batch * o.inflight;
+      await new Promise<void>((resolve, reject) => {
+        let outstanding = 0;
+        let g = 0;
+        const submit = (): void => {
+          while (outstanding < budget && g < groups.length) {
+            const grp = groups[g++]!;
+            outstanding += grp.count;
+            alloc.placeGroup(grp).then((r) => {
+              outstanding -= grp.count;
+              placed += r.placed;
+              unplaced += r.unplaced.length;
+              for (const u of r.unplaced) unplacedByCode[u.code] = (unplacedByCode[u.code] ?? 0) + 1;
+              bar?.update(placed + unplaced);
+              if (g >= groups.length && outstanding === 0) resolve();
+              else submit();
+            }, reject);
+          }
+        };
+        submit();
+      });
+    } else {
     await new Promise<void>((resolve, reject) => {
       let outstanding = 0;
       const submit = (): void => {
@@ -88,6 +126,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
       };
       submit();
     });
+    }
     const wallMs = performance.now() - t0;
     bar?.stop();
     const after = alloc.stats();
@@ -99,6 +138,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
       workers: o.workers,
       selection: o.selection,
       policy: o.policy,
+      api,
       sampleK: o.sampleK,
       placed,
       unplaced,
@@ -117,6 +157,25 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
   } finally {
     await alloc.close();
   }
+}
+
+/** A job's instances (consecutive tasks of one job, identical by construction) as one group. */
+export function toGroups(tasks: TaskRequest[]): TaskGroupRequest[] {
+  const out: TaskGroupRequest[] = [];
+  for (let i = 0; i < tasks.length; ) {
+    const t = tasks[i]!;
+    let j = i + 1;
+    while (j < tasks.length && tasks[j]!.job === t.job) j++;
+    const g: TaskGroupRequest = { count: j - i, resources: t.resources };
+    if (t.job !== undefined) g.job = t.job;
+    if (t.role !== undefined) g.role = t.role;
+    if (t.priority !== undefined) g.priority = t.priority;
+    if (t.constraints !== undefined) g.constraints = t.constraints;
+    if (t.policy !== undefined) g.policy = t.policy;
+    out.push(g);
+    i = j;
+  }
+  return out;
 }
 
 function round4(x: number): number {

@@ -92,8 +92,14 @@ export interface AllocatorStats {
   running: number;
 }
 
+/**
+ * A queued unit of work: one task (units 1, group null), or a slice of a task group (instances
+ * [start, start + units) of `group`, all identical).
+ */
 interface PendingTask extends Queued {
   id: string;
+  group: GroupState | null;
+  start: number;
   jobKey: string;
   cpu: number;
   mem: number;
@@ -103,6 +109,62 @@ interface PendingTask extends Queued {
   policy: number;
   cset: CompiledConstraints | null;
   call: PlaceCall;
+}
+
+/** Many identical instances placed as one request (Nomad's task group, Aurora's job instances). */
+export interface TaskGroupRequest {
+  /** Job key: instances share limit / distinct-hosts accounting with every task of this job. */
+  job?: string;
+  role?: string;
+  priority?: number;
+  resources: ResourceInput;
+  constraints?: ConstraintSpec[];
+  policy?: PolicyName;
+  /** Instances, 1..MAX_GROUP_INSTANCES. */
+  count: number;
+}
+
+/** Where a group's instances went, by instance index. Instances are addressed as (handle, index). */
+export interface GroupResult {
+  handle: number;
+  count: number;
+  placed: number;
+  /** Node id per instance; null where it was not placed. */
+  nodes: (string | null)[];
+  /** Ports of instance i are ports[i * portsPerInstance ..]. */
+  ports: Int32Array;
+  portsPerInstance: number;
+  unplaced: (UnplacedDescription & { index: number })[];
+}
+
+export const MAX_GROUP_INSTANCES = 10_000_000;
+
+const enum InstanceState {
+  PENDING = 0,
+  PLACED = 1,
+  UNPLACED = 2,
+  RELEASED = 3,
+}
+
+interface GroupState {
+  handle: number;
+  count: number;
+  role: string;
+  jobKey: string;
+  cpu: number;
+  mem: number;
+  disk: number;
+  gpu: number;
+  ports: number;
+  cset: CompiledConstraints | null;
+  rows: Int32Array;
+  portsOut: Int32Array;
+  state: Uint8Array;
+  unplaced: (UnplacedDescription & { index: number })[];
+  remaining: number;
+  placed: number;
+  started: number;
+  resolve: (r: GroupResult) => void;
 }
 
 interface PlaceCall {
@@ -135,7 +197,9 @@ interface JobState {
 
 interface Round {
   index: number;
+  /** Items in buffer order; item k occupies buffer rows [pos[k], pos[k] + units). */
   tasks: PendingTask[];
+  pos: number[];
   subs: { lo: number; hi: number }[];
   jobs: JobState[];
   promise: Promise<void>;
@@ -167,6 +231,8 @@ export class Allocator {
    */
   private readonly tasks = new Map<string, Held | null>();
   private running = 0;
+  private readonly groups = new Map<number, GroupState>();
+  private nextGroup = 1;
   private readonly cancelled = new Set<string>();
   private readonly jobs = new Map<string, JobState>();
   /** Compiled constraint sets by the array object they came from (see validate). */
@@ -250,6 +316,15 @@ export class Allocator {
     const lost: string[] = [];
     for (const [taskId, h] of this.tasks) if (h !== null && h.nodeId === id) lost.push(taskId);
     for (const taskId of lost) this.release(taskId);
+    const row = this.table.rowOf(id);
+    for (const g of this.groups.values()) {
+      for (let i = 0; i < g.count; i++) {
+        if (g.state[i] === InstanceState.PLACED && g.rows[i] === row) {
+          this.releaseGroupInstance(g, i);
+          lost.push(`${g.handle}:${i}`);
+        }
+      }
+    }
     this.totals[0] = this.totals[0]! - s.capacity.cpus;
     this.totals[1] = this.totals[1]! - s.capacity.mem;
     this.totals[2] = this.totals[2]! - s.capacity.disk;
@@ -394,6 +469,9 @@ export class Allocator {
         policy,
         cset,
         call,
+        units: 1,
+        group: null,
+        start: 0,
       });
       this.tasks.set(t.id, null);
       added.push(t.id);
@@ -416,6 +494,104 @@ export class Allocator {
     }
     for (const t of out) t.dominant = this.dominantOf(t.cpu, t.mem, t.disk, t.gpu);
     return out;
+  }
+
+  /**
+   * Places `count` identical instances as one request: validated once, queued as one item (cut into
+   * slices as rounds take it), results in typed arrays. No object per instance on the way in or
+   * out, which is what lets one thread feed a million placements a second. Resolves when every
+   * instance has a node or a reason; rejects (nothing queued) if the request is invalid.
+   */
+  placeGroup(g: TaskGroupRequest): Promise<GroupResult> {
+    try {
+      this.assertOpen();
+      if (g === null || typeof g !== 'object') throw new InvalidArgumentError('placeGroup() takes a task group object');
+      if (!Number.isInteger(g.count) || g.count < 1 || g.count > MAX_GROUP_INSTANCES) {
+        throw new InvalidArgumentError(`count must be an integer in 1..${MAX_GROUP_INSTANCES}, got ${String(g.count)}`, [
+          { path: 'count', message: `must be an integer in 1..${MAX_GROUP_INSTANCES}` },
+        ]);
+      }
+      for (const k of Object.keys(g)) {
+        if (!GROUP_FIELDS.has(k)) throw new InvalidArgumentError(`unknown field ${k}`, [{ path: k, message: 'unknown field' }]);
+      }
+      // Validate the shape as one task (same rules, same errors), under an id no task can have.
+      const probe: TaskRequest = { id: '\u0000group-probe', resources: g.resources };
+      if (g.job !== undefined) probe.job = g.job;
+      if (g.role !== undefined) probe.role = g.role;
+      if (g.priority !== undefined) probe.priority = g.priority;
+      if (g.constraints !== undefined) probe.constraints = g.constraints;
+      if (g.policy !== undefined) probe.policy = g.policy;
+      const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
+      const t = this.validate([probe], call)[0]!;
+      this.tasks.delete(probe.id);
+      const handle = this.nextGroup++;
+      let resolve!: (r: GroupResult) => void;
+      const promise = new Promise<GroupResult>((r) => {
+        resolve = r;
+      });
+      const gs: GroupState = {
+        handle,
+        count: g.count,
+        role: t.role,
+        jobKey: t.jobKey,
+        cpu: t.cpu,
+        mem: t.mem,
+        disk: t.disk,
+        gpu: t.gpu,
+        ports: t.ports,
+        cset: t.cset,
+        rows: new Int32Array(g.count).fill(-1),
+        portsOut: new Int32Array(g.count * t.ports),
+        state: new Uint8Array(g.count),
+        unplaced: [],
+        remaining: g.count,
+        placed: 0,
+        started: performance.now(),
+        resolve,
+      };
+      this.groups.set(handle, gs);
+      this.queue.push({ ...t, id: '', units: g.count, group: gs, start: 0 });
+      this.kick();
+      return promise;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Gives one placed instance of a group back. */
+  releaseInstance(handle: number, index: number): void {
+    this.assertOpen();
+    const g = this.groups.get(handle);
+    if (!g || !Number.isInteger(index) || index < 0 || index >= g.count || g.state[index] !== InstanceState.PLACED) {
+      throw new UnknownTaskError(`${handle}:${index}`);
+    }
+    this.releaseGroupInstance(g, index);
+    this.kick();
+  }
+
+  /** Gives back every placed instance of a group and forgets it. */
+  releaseGroup(handle: number): void {
+    this.assertOpen();
+    const g = this.groups.get(handle);
+    if (!g) throw new UnknownTaskError(`group ${handle}`);
+    for (let i = 0; i < g.count; i++) if (g.state[i] === InstanceState.PLACED) this.releaseGroupInstance(g, i);
+    if (g.remaining === 0) this.groups.delete(handle);
+    this.kick();
+  }
+
+  private releaseGroupInstance(g: GroupState, i: number): void {
+    const row = g.rows[i]!;
+    releaseRow(this.table.view, row, g.cpu, g.mem, g.disk, g.gpu, g.portsOut.subarray(i * g.ports, (i + 1) * g.ports));
+    this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+    const job = g.jobKey === '' ? undefined : this.jobs.get(g.jobKey);
+    if (job) {
+      const n = (job.rows.get(row) ?? 0) - 1;
+      if (n > 0) job.rows.set(row, n);
+      else job.rows.delete(row);
+    }
+    g.state[i] = InstanceState.RELEASED;
+    this.running--;
+    this.counters.released++;
   }
 
   /**
@@ -486,7 +662,7 @@ export class Allocator {
   }
 
   stats(): AllocatorStats {
-    return { ...this.counters, pending: this.queue.size, running: this.running };
+    return { ...this.counters, pending: this.queue.units, running: this.running };
   }
 
   /** Per-task assignments, by node id (for audits). */
@@ -586,22 +762,26 @@ export class Allocator {
     const cap = buf.data.capacity;
     let portsBudget = buf.data.portsCapacity;
     const roundJobs = new Map<string, JobState>();
-    const taken = this.queue.take(cap, (t) => {
-      if (this.cancelled.has(t.id)) return true;
-      if (t.ports > portsBudget) return false;
-      if (t.cset?.jobScoped) {
-        const js = this.jobs.get(t.jobKey);
-        if (js?.inFlight && !roundJobs.has(t.jobKey)) return false;
-      }
-      portsBudget -= t.ports;
-      if (t.cset?.jobScoped) roundJobs.set(t.jobKey, this.jobState(t.jobKey, t.cset));
-      this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
-      return true;
-    });
+    const taken = this.queue.take(
+      cap,
+      (t) => {
+        if (t.group === null && this.cancelled.has(t.id)) return true;
+        if (t.ports * t.units > portsBudget) return false;
+        if (t.cset?.jobScoped) {
+          const js = this.jobs.get(t.jobKey);
+          if (js?.inFlight && !roundJobs.has(t.jobKey)) return false;
+        }
+        portsBudget -= t.ports * t.units;
+        if (t.cset?.jobScoped) roundJobs.set(t.jobKey, this.jobState(t.jobKey, t.cset));
+        this.chargeRole(t.role, t.cpu * t.units, t.mem * t.units, t.disk * t.units, t.gpu * t.units);
+        return true;
+      },
+      splitSlice,
+    );
     // Cancelled tasks leave here, before they reach a worker.
     const tasks: PendingTask[] = [];
     for (const t of taken) {
-      if (this.cancelled.delete(t.id)) {
+      if (t.group === null && this.cancelled.size > 0 && this.cancelled.delete(t.id)) {
         this.tasks.delete(t.id);
         this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
       } else {
@@ -628,38 +808,39 @@ export class Allocator {
           jobBucket.set(t.jobKey, b);
         }
         buckets[b]!.push(t);
+      } else if (t.units >= 2 * W) {
+        // A large slice is shared out so every thread gets a part.
+        const each = Math.ceil(t.units / W);
+        for (let w = 0; w < W && t.units > 0; w++) buckets[w]!.push(splitSlice(t, Math.min(each, t.units)));
       } else {
         buckets[rr]!.push(t);
         rr = rr + 1 === W ? 0 : rr + 1;
       }
     }
     const ordered: PendingTask[] = [];
+    const pos: number[] = [];
+    let rowsUsed = 0;
     const subs: { lo: number; hi: number }[] = [];
     const requests: RoundRequest[] = [];
     const req = buf.req;
     let portsAt = 0;
     for (let w = 0; w < W; w++) {
-      const lo = ordered.length;
+      const lo = rowsUsed;
       const csets = new Map<number, CompiledConstraints>();
       const jobsForSub: RoundJob[] = [];
       const jobIdxLocal = new Map<string, number>();
       for (const t of buckets[w]!) {
-        const i = ordered.length;
+        if (t.units === 0) continue;
+        const first = rowsUsed;
         ordered.push(t);
-        const r = i * Req.STRIDE;
-        req[r + Req.CPU] = t.cpu;
-        req[r + Req.MEM] = t.mem;
-        req[r + Req.DISK] = t.disk;
-        req[r + Req.GPU] = t.gpu;
-        req[r + Req.PORTS] = t.ports;
-        req[r + Req.POLICY] = t.policy;
+        pos.push(first);
+        rowsUsed += t.units;
         let cset = t.cset;
         if (cset !== null) {
           cset = this.compiler.get(cset.id)!; // current generation of attribute values
           t.cset = cset;
           csets.set(cset.id, cset);
         }
-        req[r + Req.CSET] = cset === null ? -1 : cset.id;
         let jobIdx = -1;
         if (cset?.jobScoped) {
           let j = jobIdxLocal.get(t.jobKey);
@@ -676,11 +857,22 @@ export class Allocator {
           }
           jobIdx = j;
         }
-        req[r + Req.JOB] = jobIdx;
-        req[r + Req.PORTS_AT] = portsAt;
-        portsAt += t.ports;
+        const csetId = cset === null ? -1 : cset.id;
+        for (let i = first; i < rowsUsed; i++) {
+          const r = i * Req.STRIDE;
+          req[r + Req.CPU] = t.cpu;
+          req[r + Req.MEM] = t.mem;
+          req[r + Req.DISK] = t.disk;
+          req[r + Req.GPU] = t.gpu;
+          req[r + Req.PORTS] = t.ports;
+          req[r + Req.POLICY] = t.policy;
+          req[r + Req.CSET] = csetId;
+          req[r + Req.JOB] = jobIdx;
+          req[r + Req.PORTS_AT] = portsAt;
+          portsAt += t.ports;
+        }
       }
-      const hi = ordered.length;
+      const hi = rowsUsed;
       subs.push({ lo, hi });
       if (hi > lo) requests.push({ buffer: index & 1, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
     }
@@ -692,7 +884,7 @@ export class Allocator {
         }
       },
     );
-    return { index, tasks: ordered, subs, jobs: jobList, promise };
+    return { index, tasks: ordered, pos, subs, jobs: jobList, promise };
   }
 
   private jobState(jobKey: string, cset: CompiledConstraints): JobState {
@@ -711,8 +903,13 @@ export class Allocator {
     const req = buf.req;
     const portsOut = buf.ports;
     const requeue: PendingTask[] = [];
-    for (let i = 0; i < round.tasks.length; i++) {
-      const t = round.tasks[i]!;
+    for (let k = 0; k < round.tasks.length; k++) {
+      const t = round.tasks[k]!;
+      const i = round.pos[k]!;
+      if (t.group !== null) {
+        this.finishSlice(t, t.group, i, res, req, portsOut);
+        continue;
+      }
       const o = i * Res.STRIDE;
       const status = res[o + Res.STATUS]!;
       this.placementLatencyNs.recordValue(res[o + Res.LATENCY_NS]!);
@@ -756,6 +953,68 @@ export class Allocator {
     if (requeue.length > 0) this.queue.unshift(requeue);
   }
 
+  /** Results of a group slice: rows [at, at + units) of the round's buffer. */
+  private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array): void {
+    const hist = this.placementLatencyNs;
+    const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
+    let gone = 0;
+    for (let k = 0; k < t.units; k++) {
+      const i = at + k;
+      const idx = t.start + k;
+      const o = i * Res.STRIDE;
+      const status = res[o + Res.STATUS]!;
+      hist.recordValue(res[o + Res.LATENCY_NS]!);
+      if (status === Status.OK) {
+        const row = res[o + Res.ROW]!;
+        const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
+        for (let p = 0; p < g.ports; p++) g.portsOut[idx * g.ports + p] = portsOut[from + p]!;
+        const nodeId = this.table.idOf(row);
+        if (nodeId === undefined || this.removing.has(nodeId)) {
+          // The node left while this round ran: undo the commit; the instance is reported unplaced.
+          releaseRow(this.table.view, row, g.cpu, g.mem, g.disk, g.gpu, g.portsOut.subarray(idx * g.ports, (idx + 1) * g.ports));
+          this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+          g.state[idx] = InstanceState.UNPLACED;
+          g.unplaced.push({ index: idx, status: 'unplaceable', code: UnplacedCode.CONFLICTS, reason: 'the chosen node left during placement; retry' });
+          gone++;
+          continue;
+        }
+        g.rows[idx] = row;
+        g.state[idx] = InstanceState.PLACED;
+        g.placed++;
+        this.running++;
+        if (js) js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
+      } else {
+        this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+        g.state[idx] = InstanceState.UNPLACED;
+        g.unplaced.push({ index: idx, ...describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset) });
+        gone++;
+      }
+    }
+    this.counters.placed += t.units - gone;
+    this.counters.unplaced += gone;
+    g.remaining -= t.units;
+    if (g.remaining === 0) this.resolveGroup(g);
+  }
+
+  /** A slice that will never be placed (a failed round): its instances are reported as errors. */
+  private failSlice(t: PendingTask, message: string): void {
+    const g = t.group!;
+    for (let k = 0; k < t.units; k++) {
+      g.state[t.start + k] = InstanceState.UNPLACED;
+      g.unplaced.push({ index: t.start + k, status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
+    }
+    g.remaining -= t.units;
+    if (g.remaining === 0) this.resolveGroup(g);
+  }
+
+  private resolveGroup(g: GroupState): void {
+    this.batchLatencyNs.recordValue(Math.max(1, Math.round((performance.now() - g.started) * 1e6)));
+    const nodes: (string | null)[] = new Array<string | null>(g.count);
+    for (let i = 0; i < g.count; i++) nodes[i] = g.state[i] === InstanceState.PLACED ? (this.table.idOf(g.rows[i]!) ?? null) : null;
+    g.unplaced.sort((a, b) => a.index - b.index);
+    g.resolve({ handle: g.handle, count: g.count, placed: g.placed, nodes, ports: g.portsOut, portsPerInstance: g.ports, unplaced: g.unplaced });
+  }
+
   private settle(t: PendingTask, a: Assignment | null, u: UnplacedDescription | null): void {
     const call = t.call;
     if (a !== null) call.result.assignments.push(a);
@@ -775,6 +1034,10 @@ export class Allocator {
     const message = err instanceof Error ? err.message : String(err);
     for (const round of this.inFlight) {
       for (const t of round.tasks) {
+        if (t.group !== null) {
+          this.failSlice(t, message);
+          continue;
+        }
         this.tasks.delete(t.id);
         this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
       }
@@ -782,6 +1045,10 @@ export class Allocator {
     this.inFlight = [];
     const rest = this.queue.take(Number.MAX_SAFE_INTEGER, () => true);
     for (const t of rest) {
+      if (t.group !== null) {
+        this.failSlice(t, message);
+        continue;
+      }
       this.tasks.delete(t.id);
       this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
     }
@@ -789,6 +1056,15 @@ export class Allocator {
 }
 
 const TASK_FIELDS = new Set(['id', 'job', 'role', 'priority', 'resources', 'constraints', 'policy']);
+const GROUP_FIELDS = new Set(['job', 'role', 'priority', 'resources', 'constraints', 'policy', 'count']);
+
+/** Cuts the first n instances off a group slice (the queue's split, and the round's share-out). */
+function splitSlice(t: PendingTask, n: number): PendingTask {
+  const part: PendingTask = { ...t, units: n };
+  t.start += n;
+  t.units -= n;
+  return part;
+}
 
 /** Marks one port of a row used; false when it is outside the row's ranges or already used. Caller holds the row. */
 function markPort(v: TableView, row: number, port: number): boolean {

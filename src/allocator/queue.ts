@@ -9,9 +9,17 @@
 export interface Queued {
   role: string;
   priority: number;
-  /** The task's largest share of any cluster resource (what DRF charges it). */
+  /** The largest share of any cluster resource one unit takes (what DRF charges per unit). */
   dominant: number;
+  /** Tasks this item stands for: 1 for a task, n for a slice of a task group. */
+  units: number;
 }
+
+/**
+ * Largest slice of a group taken at once: fairness between roles is decided per take, so a
+ * 10,000-instance group must not enter a round as one indivisible block.
+ */
+export const MAX_UNITS_PER_TAKE = 256;
 
 interface RoleQueue<T> {
   role: string;
@@ -99,6 +107,7 @@ export class PendingQueue<T extends Queued> {
   /** Priorities present, highest first. */
   private order: number[] = [];
   private count = 0;
+  private unitCount = 0;
   /** Current dominant share per role, kept by the allocator as tasks commit and release. */
   private readonly heldShare: (role: string) => number;
 
@@ -106,8 +115,14 @@ export class PendingQueue<T extends Queued> {
     this.heldShare = heldShare;
   }
 
+  /** Queued items (tasks and group slices). */
   get size(): number {
     return this.count;
+  }
+
+  /** Queued units (tasks, counting every instance of a queued group). */
+  get units(): number {
+    return this.unitCount;
   }
 
   push(item: T): void {
@@ -126,6 +141,7 @@ export class PendingQueue<T extends Queued> {
     rq.items.push(item);
     level.size++;
     this.count++;
+    this.unitCount += item.units;
   }
 
   /** Puts items back at the front of their role queues (a round could not take them). */
@@ -146,15 +162,19 @@ export class PendingQueue<T extends Queued> {
       else rq.items.unshift(item);
       level.size++;
       this.count++;
+      this.unitCount += item.units;
     }
   }
 
   /**
-   * Takes up to `max` items in fairness order. `accept` may refuse an item (it stays queued, in
-   * place, and its role is skipped for the rest of this call).
+   * Takes up to `max` units in fairness order. `accept` may refuse an item (it stays queued, in
+   * place, and its role is skipped for the rest of this call). An item of more units than fit (or
+   * than MAX_UNITS_PER_TAKE) is cut with `split(item, n)`, which returns the first n units as a new
+   * item and leaves the rest in `item`, still at the head of its queue.
    */
-  take(max: number, accept: (item: T) => boolean): T[] {
+  take(max: number, accept: (item: T) => boolean, split?: (item: T, n: number) => T): T[] {
     const out: T[] = [];
+    let taken = 0;
     for (const priority of this.order) {
       const level = this.levels.get(priority)!;
       // Shares are re-read from the allocator at the start of each call (releases lower them), and
@@ -162,10 +182,26 @@ export class PendingQueue<T extends Queued> {
       for (const rq of level.roles.values()) rq.share = this.heldShare(rq.role);
       const heap = new RoleHeap<T>();
       for (const rq of level.roles.values()) if (rq.head < rq.items.length) heap.push(rq);
-      while (out.length < max) {
+      while (taken < max) {
         const rq = heap.peek();
         if (!rq) break;
-        const item = rq.items[rq.head]!;
+        const head = rq.items[rq.head]!;
+        const room = Math.min(max - taken, MAX_UNITS_PER_TAKE);
+        if (head.units > room && split !== undefined) {
+          const part = split(head, room);
+          if (!accept(part)) {
+            head.units += part.units; // give the units back: the split is undone
+            heap.popTop();
+            continue;
+          }
+          this.unitCount -= part.units;
+          out.push(part);
+          taken += part.units;
+          rq.share += part.dominant * part.units;
+          heap.fixTop();
+          continue;
+        }
+        const item = head;
         if (!accept(item)) {
           heap.popTop();
           continue;
@@ -175,7 +211,9 @@ export class PendingQueue<T extends Queued> {
         level.size--;
         this.count--;
         out.push(item);
-        rq.share += item.dominant;
+        taken += item.units;
+        this.unitCount -= item.units;
+        rq.share += item.dominant * item.units;
         if (rq.head === rq.items.length) {
           rq.items = [];
           rq.head = 0;
@@ -184,7 +222,7 @@ export class PendingQueue<T extends Queued> {
           heap.fixTop();
         }
       }
-      if (out.length >= max) break;
+      if (taken >= max) break;
     }
     this.compact();
     return out;

@@ -243,3 +243,61 @@ describe('Allocator.adopt', () => {
     expect(() => a.adopt({ id: 'x', resources: { cpus: 1 } }, 'nope', [])).toThrowError(expect.objectContaining({ code: 'BRL_ERR_UNKNOWN_NODE' }));
   });
 });
+
+describe('Allocator.placeGroup', () => {
+  it('places many identical instances and returns them by index', async () => {
+    const a = await make({ nodes: nodes(8, { cpus: 8, mem: '16Gi' }), workers: 2, roundSize: 16 });
+    const r = await a.placeGroup({ job: 'web', count: 90, resources: { cpus: 0.5, mem: '512Mi', ports: 1 } });
+    expect(r.count).toBe(90);
+    expect(r.placed).toBe(80); // 8 nodes x 10 ports each, then no node has a port left
+    expect(r.unplaced).toHaveLength(10);
+    expect(r.unplaced[0]).toMatchObject({ index: 80, code: 'insufficient_ports' });
+    expect(r.portsPerInstance).toBe(1);
+    let cpu = 0;
+    for (const id of a.table.nodeIds()) cpu += a.table.snapshot(id).used.cpus;
+    expect(cpu).toBe(80 * 500);
+    const byNode = new Map<string, number[]>();
+    for (let i = 0; i < 80; i++) {
+      const n = r.nodes[i]!;
+      expect(n).not.toBeNull();
+      byNode.set(n, [...(byNode.get(n) ?? []), r.ports[i]!]);
+    }
+    for (const ports of byNode.values()) expect(new Set(ports).size).toBe(ports.length);
+    expect(a.stats().running).toBe(80);
+    a.releaseInstance(r.handle, 3);
+    expect(() => a.releaseInstance(r.handle, 3)).toThrowError(expect.objectContaining({ code: 'BRL_ERR_UNKNOWN_TASK' }));
+    expect(() => a.releaseInstance(r.handle, 85)).toThrowError(expect.objectContaining({ code: 'BRL_ERR_UNKNOWN_TASK' }));
+    a.releaseGroup(r.handle);
+    let after = 0;
+    for (const id of a.table.nodeIds()) after += a.table.snapshot(id).used.cpus;
+    expect(after).toBe(0);
+    expect(a.stats().running).toBe(0);
+  });
+
+  it('keeps distinct hosts within a group and with the job\'s other tasks', async () => {
+    const a = await make({ nodes: nodes(5), workers: 2 });
+    await a.place([{ id: 'solo', job: 'db', resources: { cpus: 1 }, constraints: [{ operator: 'distinct_hosts' }] }]);
+    const r = await a.placeGroup({ job: 'db', count: 6, resources: { cpus: 1 }, constraints: [{ operator: 'distinct_hosts' }] });
+    expect(r.placed).toBe(4);
+    const used = [a.assignmentOf('solo')!.nodeId, ...r.nodes.filter((n) => n !== null)];
+    expect(new Set(used).size).toBe(5);
+    expect(r.unplaced.map((u) => u.code)).toEqual(['distinct_hosts', 'distinct_hosts']);
+  });
+
+  it('refuses an invalid group and queues nothing', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    await expect(a.placeGroup({ count: 0, resources: { cpus: 1 } })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+    await expect(a.placeGroup({ count: 3, resources: { cpus: -1 } })).rejects.toMatchObject({ code: 'BRL_ERR_BAD_RESOURCES' });
+    await expect(a.placeGroup({ count: 3, resources: { cpus: 1 }, colour: 'red' } as never)).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+    expect(a.stats()).toMatchObject({ pending: 0, running: 0 });
+  });
+
+  it('loses the instances of a removed node', async () => {
+    const a = await make({ nodes: nodes(2), workers: 1 });
+    const r = await a.placeGroup({ count: 4, resources: { cpus: 1 }, policy: 'spread' });
+    const onN0 = r.nodes.flatMap((n, i) => (n === 'n0' ? [`${r.handle}:${i}`] : []));
+    expect(onN0.length).toBe(2);
+    expect(a.removeNode('n0').sort()).toEqual(onN0.sort());
+    expect(a.stats().running).toBe(2);
+  });
+});

@@ -59,6 +59,43 @@ describe('optimistic commit under contention', () => {
   });
 });
 
+describe('task groups under contention', () => {
+  it('never over-commits while groups are placed and their instances released at once', async () => {
+    alloc = await Allocator.create({ nodes: nodes(6, { cpus: 4, mem: '4Gi' }), workers: 4, sampleK: 2, roundSize: 8 });
+    const a = alloc;
+    const held = new Map<string, Assignment & { cpu: number; mem: number }>();
+    const live: { handle: number; index: number; key: string }[] = [];
+    for (let wave = 0; wave < 20; wave++) {
+      const waves: Promise<void>[] = [];
+      for (let b = 0; b < 4; b++) {
+        const cpu = [250, 500][b % 2]!;
+        const mem = [128, 256][b % 2]!;
+        waves.push(
+          a.placeGroup({ job: `g${wave}-${b}`, role: `r${b}`, count: 12, resources: { cpus: cpu / 1000, mem, ports: 1 } }).then((r) => {
+            for (let i = 0; i < r.count; i++) {
+              const nodeId = r.nodes[i];
+              if (nodeId === null || nodeId === undefined) continue;
+              const key = `${r.handle}:${i}`;
+              held.set(key, { taskId: key, nodeId, ports: [r.ports[i]!], cpu, mem });
+              live.push({ handle: r.handle, index: i, key });
+            }
+          }),
+        );
+      }
+      // Release about half of what is held while the groups are being placed.
+      for (let k = live.length - 1; k >= 0; k -= 2) {
+        const x = live[k]!;
+        a.releaseInstance(x.handle, x.index);
+        held.delete(x.key);
+        live.splice(k, 1);
+      }
+      await Promise.all(waves);
+      audit(a, held);
+    }
+    expect(a.stats().running).toBe(held.size);
+  });
+});
+
 function audit(a: Allocator, held: Map<string, Assignment & { cpu: number; mem: number }>): void {
   const v = a.table.view;
   const sumCpu = new Map<string, number>();
