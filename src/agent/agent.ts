@@ -28,6 +28,8 @@ import { checkAgentId } from './isolation/limits.js';
 import type { Isolator, IsolatorName } from './isolation/types.js';
 import { parseOffer } from './offer.js';
 import type { AgentOffer } from './offer.js';
+import { SandboxGc } from './sandbox-gc.js';
+import type { SandboxGcOptions } from './sandbox-gc.js';
 import type { StatusRetryOptions } from './status-updates.js';
 import { ExecutorTask, makeStatus } from './task.js';
 import type { StatusFields, TaskContext } from './task.js';
@@ -59,6 +61,11 @@ export interface AgentOptions {
   statusRetry?: StatusRetryOptions;
   /** How often each task's usage is sampled (reported with heartbeats). */
   usageIntervalMs?: number;
+  /**
+   * Ended tasks' sandboxes are kept for inspection, then deleted when a task ends: a sandbox goes once it is
+   * neither among the newest `keepNewest` (default 50) nor younger than `maxAgeMs` (default 1 h).
+   */
+  sandboxGc?: SandboxGcOptions;
   /** One line per call, without a trailing newline; default: stderr with a timestamp. */
   logger?: (line: string) => void;
 }
@@ -100,6 +107,7 @@ export class Agent {
   readonly #tasks = new Map<string, ExecutorTask>();
   readonly #ctx: TaskContext;
   readonly #log: (line: string) => void;
+  readonly #gc: SandboxGc;
   #stopping = false;
   #stopped: Promise<void> | undefined;
 
@@ -149,6 +157,7 @@ export class Agent {
     this.#isolator = parts.isolator;
     this.isolation = { name: parts.isolator.name, summary: parts.summary };
     this.#log = o.logger;
+    this.#gc = new SandboxGc(parts.sandboxRoot, o.sandboxGc ?? {}, o.logger);
     this.#ctx = {
       workDir: parts.sandboxRoot,
       isolator: parts.isolator,
@@ -226,6 +235,7 @@ export class Agent {
       for (const t of tasks) t.detach();
     }
     await this.#conn.close();
+    await this.#gc.idle();
     try {
       await this.#isolator.close();
     } catch (err) {
@@ -236,7 +246,7 @@ export class Agent {
 
   #registerMessage(): RegisterMsg {
     const tasks: TaskStatusMsg[] = [];
-    for (const t of this.#tasks.values()) if (t.last !== undefined) tasks.push(t.last);
+    for (const t of this.#tasks.values()) tasks.push(t.latest);
     return {
       agentId: this.agentId,
       hostname: this.hostname,
@@ -313,6 +323,15 @@ export class Agent {
     task.last = status;
     this.#logStatus(status);
     this.#conn.sendStatus(status);
+    // A task's end is when sandboxes pile up, so that is when they are collected (its own, the newest, stays).
+    if (task.terminal) void this.#gc.collect(() => this.#activeTaskIds());
+  }
+
+  /** Tasks whose sandboxes are in use: every task not ended. */
+  #activeTaskIds(): Set<string> {
+    const ids = new Set<string>();
+    for (const t of this.#tasks.values()) if (!t.terminal) ids.add(t.taskId);
+    return ids;
   }
 
   /** A status for a task the agent does not track (unknown kill, launch while stopping). */
@@ -375,6 +394,16 @@ function checkOptions(opts: AgentOptions): FilledOptions {
     new Backoff(o.reconnect);
   } catch (err) {
     problems.push(...(isBorealisError(err) ? err.problems : [{ path: 'reconnect', message: String(err) }]));
+  }
+  if (o.sandboxGc !== undefined) {
+    if (o.sandboxGc === null || typeof o.sandboxGc !== 'object') problems.push({ path: 'sandboxGc', message: 'must be an object' });
+    else {
+      const { keepNewest, maxAgeMs } = o.sandboxGc;
+      if (keepNewest !== undefined && (!Number.isInteger(keepNewest) || keepNewest < 0)) {
+        problems.push({ path: 'sandboxGc.keepNewest', message: 'must be a whole number >= 0' });
+      }
+      if (maxAgeMs !== undefined && (!Number.isFinite(maxAgeMs) || maxAgeMs < 0)) problems.push({ path: 'sandboxGc.maxAgeMs', message: 'must be >= 0' });
+    }
   }
   for (const key of ['initialMs', 'maxMs'] as const) {
     const v = o.statusRetry?.[key];

@@ -9,6 +9,8 @@ export type { SimulatedAgentOptions, SimulatedBehavior, SimulatedFleet, Simulate
 export { MasterConnection, AGENT_WS_PATH, AGENT_VERSION, masterUrl } from './connection.js';
 export type { ConnectionHandlers, ConnectionState, MasterConnectionOptions } from './connection.js';
 export { StatusUpdateQueue, DEFAULT_STATUS_RETRY } from './status-updates.js';
+export { SandboxGc, DEFAULT_SANDBOX_GC } from './sandbox-gc.js';
+export type { SandboxGcOptions } from './sandbox-gc.js';
 export type { StatusRetryOptions } from './status-updates.js';
 export { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';

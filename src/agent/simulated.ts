@@ -193,7 +193,8 @@ export class SimulatedAgent {
     if (this.#stopped !== undefined) return;
     this.#launched++;
     const behavior = typeof this.#behavior === 'function' ? this.#behavior(info) : this.#behavior;
-    const t: SimTask = { info, phase: 'starting', last: undefined as unknown as TaskStatusMsg, timer: undefined };
+    // STAGING until the first report (the same stand-in as the real agent's ExecutorTask.latest).
+    const t: SimTask = { info, phase: 'starting', last: makeStatus(info.taskId, { state: 'staging' }, '', Date.now()), timer: undefined };
     this.#tasks.set(info.taskId, t);
     this.#report(t, { state: 'starting' });
     const delay = behavior.startDelayMs ?? 0;

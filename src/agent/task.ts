@@ -42,8 +42,10 @@ export type TaskPhase = 'starting' | 'running' | 'finished' | 'failed' | 'killed
 export class ExecutorTask {
   readonly taskId: string;
   readonly info: TaskInfoMsg;
-  /** The latest status reported (what Register.tasks carries). */
+  /** The latest status reported; undefined until the first (see `latest`). */
   last: TaskStatusMsg | undefined;
+  /** When the launch was accepted: the timestamp of the STAGING that stands in before any status. */
+  readonly #acceptedAt = Date.now();
   #phase: TaskPhase = 'starting';
   #runner: TaskRunner | undefined;
   #checker: HttpHealthChecker | undefined;
@@ -56,6 +58,17 @@ export class ExecutorTask {
     this.taskId = info.taskId;
     this.info = info;
     this.#ctx = ctx;
+  }
+
+  /**
+   * What Register.tasks carries for this task: the latest status reported, or STAGING while none has
+   * been (Mesos reports a task whose executor has not started the same way). Every task the agent
+   * took must be in the Register: one left out is, to the master, a launch that never arrived, so it
+   * would be declared lost and its replacement would run beside it.
+   */
+  get latest(): TaskStatusMsg {
+    // No uuid: nobody acknowledges a Register's task list, so this is never a status update of its own.
+    return this.last ?? makeStatus(this.taskId, { state: 'staging' }, '', this.#acceptedAt);
   }
 
   get phase(): TaskPhase {

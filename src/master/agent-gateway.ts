@@ -16,7 +16,7 @@ import { taskRequestOf } from './task-request.js';
 import type { MasterLogger } from './options.js';
 import { planReconcile } from './reconcile.js';
 import type { Store, TaskRecord } from './store.js';
-import { type TransitionInfo, canTransition, isTerminal } from './task-states.js';
+import { type TransitionInfo, canTransition, isStaleProgress, isTerminal } from './task-states.js';
 import type { AgentView } from './types.js';
 
 /** Mesos' default kill grace (SIGTERM to SIGKILL) when a job names none; the agent's task runner uses the same. */
@@ -108,6 +108,12 @@ export class AgentGateway {
 
   view(a: AgentRecord): AgentView {
     return agentView(a, this.host.allocator, this.host.store.byAgent.get(a.id)?.size ?? 0);
+  }
+
+  /** Whether the agent has a live connection. */
+  connected(agentId: string): boolean {
+    const s = this.agents.get(agentId)?.session;
+    return s != null && !s.closed;
   }
 
   /** Sends once every change made so far is durable. */
@@ -246,6 +252,7 @@ export class AgentGateway {
         hostname: reg.hostname || id,
         host: '',
         address: '',
+        peer: '',
         isolation: reg.isolation || 'unknown',
         attributes,
         capacity,
@@ -271,8 +278,11 @@ export class AgentGateway {
       a.isolation = reg.isolation || a.isolation;
       a.state = a.draining ? 'draining' : 'up';
     }
-    a.address = session.conn.remoteAddress;
+    a.peer = session.conn.remoteAddress;
+    // The agent's own word for where it is reachable; the peer's port is the connection's ephemeral
+    // one, meaningless to anyone else, so only its host stands in when nothing was advertised.
     a.host = reg.advertiseIp || hostOf(session.conn.remoteAddress) || a.hostname;
+    a.address = a.host;
     a.session = session;
     a.lastSeenAt = performance.now();
     a.lastHeartbeatAt = Date.now();
@@ -328,6 +338,13 @@ export class AgentGateway {
     }
     if (this.host.store.jobs.get(t.job)?.spec.healthCheck && (to === 'running' || to === t.state)) t.healthy = st.healthy === true;
     if (to === t.state) return; // a repeat: idempotent
+    // An older progress state after a newer one (STARTING after RUNNING): the agent resending an
+    // update it had no ack for when the connection dropped, while its Register already carried the
+    // newer state. Already superseded, so a repeat as well.
+    if (isStaleProgress(t.state, to)) {
+      this.host.log.debug({ task: t.id, agent: a.id, state: t.state, reported: to }, 'stale status update ignored');
+      return;
+    }
     // The agent's account of a task the master already closed (declared lost, then killed there on
     // its return): expected after any loss, so not an error.
     if (isTerminal(t.state) && isTerminal(to)) return;

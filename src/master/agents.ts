@@ -16,7 +16,10 @@ export interface AgentRecord {
   hostname: string;
   /** Where its tasks' endpoints are reachable: advertise_ip, else the connection's peer host. */
   host: string;
+  /** What the agent advertises (advertise_ip, no port; else the peer's host): the address users see. */
   address: string;
+  /** host:port of the connection's far end as last seen (for logs and debugging; the port is ephemeral). */
+  peer: string;
   isolation: string;
   attributes: Record<string, string>;
   /** Capacity in table units: millicores, MiB, MiB, gpus. */
@@ -47,6 +50,7 @@ export function agentView(a: AgentRecord, allocator: Allocator, tasks: number): 
     id: a.id,
     hostname: a.hostname,
     address: a.address,
+    peer: a.peer,
     state: a.state,
     isolation: a.isolation,
     attributes: { ...a.attributes },

@@ -30,8 +30,12 @@ import { Placer } from './placer.js';
 import { nextForEnded, noteEnding } from './restart-policy.js';
 import { type JobRecord, type InstanceSlot, Store, type TaskRecord } from './store.js';
 import { type TransitionInfo, isOnAgent, isTerminal } from './task-states.js';
+import { TaskWatchdog } from './watchdog.js';
 import type { AgentStateName, AgentView, ClusterView, JobSpec, JobState, JobView, TaskView } from './types.js';
 import { countCurrent, jobView, taskView } from './views.js';
+
+/** The reason of a task lost because its agent never reported on its launch. */
+export const STAGING_TIMEOUT_REASON = 'staging_timeout';
 
 function unknownTask(id: string): BorealisError {
   return new BorealisError(ErrorCodes.UNKNOWN_TASK, `task ${JSON.stringify(id)} does not exist`);
@@ -64,6 +68,7 @@ export class Master {
   private readonly placer: Placer;
   private readonly holdings: Holdings;
   private readonly gateway: AgentGateway;
+  private readonly watchdog: TaskWatchdog;
   /** Job -> instances to converge ('all': every instance, e.g. after a scale or a kill). */
   private dirty = new Map<string, Set<number> | 'all'>();
   private convergeImmediate: NodeJS.Immediate | null = null;
@@ -129,6 +134,16 @@ export class Master {
       },
       { heartbeatTimeoutMs: o.heartbeatTimeoutMs, heartbeatIntervalMs: o.heartbeatIntervalMs, reconcileGraceMs: o.reconcileGraceMs },
     );
+    this.watchdog = new TaskWatchdog(
+      {
+        task: (id) => this.store.tasks.get(id),
+        connected: (agentId) => this.gateway.connected(agentId),
+        stagingTimedOut: (t) => this.onStagingTimeout(t),
+        resendKill: (t) => this.sendKill(t),
+        bug: (err) => this.log.error({ err }, 'bug: the task watchdog threw'),
+      },
+      { stagingTimeoutMs: o.stagingTimeoutMs, killRetryMs: o.killRetryMs, killRetryMaxMs: o.killRetryMaxMs },
+    );
   }
 
   /**
@@ -163,7 +178,12 @@ export class Master {
 
   private recover(): void {
     const pending: string[] = [];
-    for (const t of this.store.tasks.values()) if (t.state === 'pending') pending.push(t.id);
+    for (const t of this.store.tasks.values()) {
+      if (t.state === 'pending') pending.push(t.id);
+      // The clocks start over with this master: it cannot know how long the last one had waited.
+      if (t.state === 'staging') this.watchdog.staged(t.id);
+      if (t.killRequested && isOnAgent(t.state)) this.watchdog.killSent(t.id);
+    }
     const expected: string[] = [];
     for (const [agentId, tasks] of this.store.byAgent) if (tasks.size > 0) expected.push(agentId);
     this.gateway.expect(expected);
@@ -386,6 +406,7 @@ export class Master {
     this.write({ t: 'assign', at, list });
     for (const [id, agentId, host, ports] of list) {
       const t = this.store.tasks.get(id)!;
+      this.watchdog.staged(id);
       this.m.transitions.inc({ state: 'staging' });
       this.emit({ type: 'task_placed', at, job: t.job, taskId: id, agentId, state: 'staging', data: { from: 'pending', host, ports } });
       this.outbox.effect(() => {
@@ -572,9 +593,30 @@ export class Master {
     this.write({ t: 'kill', at: Date.now(), ids: [...pending, ...onAgent].map((t) => t.id) });
     for (const t of pending) this.transition(t, 'killed', { reason: 'killed', message: 'killed before it was placed' });
     for (const t of onAgent) {
-      const grace = this.store.jobs.get(t.job)?.spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
-      this.gateway.sendLater(t.agentId!, { kill: { taskId: t.id, graceMs: grace } });
+      this.sendKill(t);
+      this.watchdog.killSent(t.id);
     }
+  }
+
+  /** A KillTask for a task on an agent, once everything before it is durable. */
+  private sendKill(t: TaskRecord): void {
+    if (t.agentId === undefined) return;
+    const grace = this.store.jobs.get(t.job)?.spec.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+    this.gateway.sendLater(t.agentId, { kill: { taskId: t.id, graceMs: grace } });
+  }
+
+  /**
+   * The agent never reported on a launch (Aurora's transient-task timeout): the task is lost and,
+   * as any lost task, replaced; the agent is told to kill it in case it does run it after all.
+   */
+  private onStagingTimeout(t: TaskRecord): void {
+    if (this.closing || t.state !== 'staging') return;
+    const agentId = t.agentId;
+    this.transition(t, 'lost', {
+      reason: STAGING_TIMEOUT_REASON,
+      message: `agent ${agentId ?? '?'} reported nothing of the launch within ${this.o.stagingTimeoutMs} ms`,
+    });
+    this.sendKill(t);
   }
 
   private setJobState(job: JobRecord, state: JobState): void {
@@ -654,6 +696,7 @@ export class Master {
       this.convergeImmediate = null;
       for (const j of this.store.jobs.values()) for (const s of j.slots.values()) clearSlotTimer(s);
       this.placer.close();
+      this.watchdog.close();
       this.gateway.close();
       await this.outbox.barrier();
       await this.compaction;

@@ -31,6 +31,14 @@ export interface MasterOptions {
   /** Retry pacing of tasks no agent could take. */
   placementRetryMinMs?: number;
   placementRetryMaxMs?: number;
+  /**
+   * A task launched on an agent (staging) that the agent has not reported on for this long is lost
+   * (reason `staging_timeout`), killed there and, for a service, replaced.
+   */
+  stagingTimeoutMs?: number;
+  /** First resend of a KillTask for a task that has not ended; doubles per resend up to killRetryMaxMs. */
+  killRetryMs?: number;
+  killRetryMaxMs?: number;
   logger?: MasterLogger;
 }
 
@@ -47,6 +55,14 @@ export const DEFAULTS = {
   compactEvery: 10_000,
   placementRetryMinMs: 100,
   placementRetryMaxMs: 5_000,
+  // Aurora's transient-task timeout is 5 min; a launch here is one local spawn, so a minute is
+  // already far past any agent that is merely slow, and short enough to replace the task promptly.
+  stagingTimeoutMs: 60_000,
+  // A KillTask lost on the wire (or dropped by a busy agent) is resent after 5 s, the default kill
+  // grace: a task still shutting down within its grace is not pestered before it could have ended.
+  killRetryMs: 5_000,
+  // Doubling stops at a minute, so a task an agent cannot kill is still asked about every minute.
+  killRetryMaxMs: 60_000,
 };
 
 export type FilledOptions = Required<Omit<MasterOptions, 'logger' | 'eventCapacity'>> & { eventCapacity: number | undefined };
@@ -57,7 +73,7 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
   if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new InvalidArgumentError('dataDir must be a non-empty path');
   const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as MasterOptions;
   const o = { ...DEFAULTS, ...given };
-  for (const k of ['heartbeatTimeoutMs', 'heartbeatIntervalMs', 'compactEvery', 'placementRetryMinMs', 'placementRetryMaxMs'] as const) {
+  for (const k of ['heartbeatTimeoutMs', 'heartbeatIntervalMs', 'compactEvery', 'placementRetryMinMs', 'placementRetryMaxMs', 'stagingTimeoutMs', 'killRetryMs', 'killRetryMaxMs'] as const) {
     if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || o[k] <= 0) throw new InvalidArgumentError(`${k} must be a positive number, got ${o[k]}`);
   }
   for (const k of ['restartBackoffMs', 'maxRestartBackoffMs'] as const) {
@@ -68,6 +84,7 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
   }
   const grace = o.reconcileGraceMs ?? o.heartbeatTimeoutMs;
   if (typeof grace !== 'number' || !Number.isFinite(grace) || grace < 0) throw new InvalidArgumentError(`reconcileGraceMs must be >= 0, got ${grace}`);
+  if (o.killRetryMaxMs < o.killRetryMs) throw new InvalidArgumentError(`killRetryMaxMs (${o.killRetryMaxMs}) must be >= killRetryMs (${o.killRetryMs})`);
   if (typeof o.fsync !== 'boolean') throw new InvalidArgumentError(`fsync must be a boolean, got ${typeof o.fsync}`);
   if (o.allocator !== undefined && (o.allocator === null || typeof o.allocator !== 'object')) throw new InvalidArgumentError('allocator must be an options object');
   return {
@@ -83,5 +100,8 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
     eventCapacity: o.eventCapacity,
     placementRetryMinMs: o.placementRetryMinMs,
     placementRetryMaxMs: o.placementRetryMaxMs,
+    stagingTimeoutMs: o.stagingTimeoutMs,
+    killRetryMs: o.killRetryMs,
+    killRetryMaxMs: o.killRetryMaxMs,
   };
 }

@@ -43,6 +43,21 @@ export function isOnAgent(s: TaskStateName): boolean {
   return ON_AGENT.has(s);
 }
 
+/** The states an agent reports on the way up, in order; a task only moves forward through them. */
+const PROGRESS: readonly TaskStateName[] = ['staging', 'starting', 'running'];
+
+/**
+ * Whether an agent's report of `reported` for a task the master has in `current` is an older
+ * progress state than the current one (STARTING after RUNNING): a resend of an update that was
+ * superseded, not a transition. Terminal states and `pending` (never an agent's to report) are not
+ * progress states: those stay illegal.
+ */
+export function isStaleProgress(current: TaskStateName, reported: TaskStateName): boolean {
+  const c = PROGRESS.indexOf(current);
+  const r = PROGRESS.indexOf(reported);
+  return c >= 0 && r >= 0 && r < c;
+}
+
 /** What accompanies a transition: the agent's reason code (exited, killed, oom, ...), its words, the exit code. */
 export interface TransitionInfo {
   reason?: string;

@@ -87,7 +87,10 @@ export type AgentStateName = 'up' | 'draining' | 'lost';
 export interface AgentView {
   id: string;
   hostname: string;
+  /** Where the agent says it is reachable: its advertised IP (Register.advertise_ip), without a port. */
   address: string;
+  /** host:port of the agent's connection as the master sees it (a NAT or proxy may show here; the port is ephemeral). */
+  peer: string;
   state: AgentStateName;
   isolation: string;
   attributes: Record<string, string>;

@@ -3,7 +3,7 @@
  * child processes. Nothing here asserts on timing: every wait is a bounded poll.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent } from '../../src/agent/agent.js';
@@ -13,9 +13,11 @@ import { Backoff } from '../../src/agent/backoff.js';
 import { AGENT_VERSION } from '../../src/agent/connection.js';
 import { isAlive } from '../../src/agent/isolation/proc.js';
 import { parseOffer } from '../../src/agent/offer.js';
-import { TimerQueue } from '../../src/agent/timers.js';
+import { ExecutorTask, makeStatus } from '../../src/agent/task.js';
+import type { TaskContext } from '../../src/agent/task.js';
+import { TimerQueue, sharedTimers } from '../../src/agent/timers.js';
 import { ErrorCodes, isBorealisError } from '../../src/api/errors.js';
-import { taskStateToWire } from '../../src/proto/index.js';
+import { taskStateFromWire, taskStateToWire } from '../../src/proto/index.js';
 import type { CommandMsg, TaskInfoMsg } from '../../src/proto/index.js';
 import { FakeMaster } from './fake-master.js';
 import { Cleanup, freePort, makeTempDir, waitFor } from './helpers.js';
@@ -428,7 +430,87 @@ describe('Agent: reliability', () => {
   });
 });
 
+describe('Agent: sandboxes', () => {
+  /** A sandbox left by an earlier task, last written `ageMs` ago. */
+  async function oldSandbox(root: string, taskId: string, ageMs: number): Promise<void> {
+    const dir = path.join(root, taskId);
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'stdout'), 'old output\n');
+    const at = new Date(Date.now() - ageMs);
+    await utimes(path.join(dir, 'stdout'), at, at);
+    await utimes(dir, at, at);
+  }
+
+  it('keeps ended sandboxes that are among the newest N or younger than the max age, deletes the rest when a task ends', async () => {
+    const master = await startMaster();
+    const HOUR = 3_600_000;
+    const { agent } = await startAgent(master, { sandboxGc: { keepNewest: 2, maxAgeMs: HOUR } });
+    await agent.whenRegistered();
+    const root = agent.sandboxRoot;
+    // A running task whose sandbox looks old (it wrote nothing for hours): in use, never collected.
+    const sleeper = taskInfo(SLEEPER);
+    master.launch(sleeper);
+    await waitStates(master, sleeper.taskId, ['starting', 'running']);
+    const hoursAgo = new Date(Date.now() - 3 * HOUR);
+    await utimes(path.join(root, sleeper.taskId), hoursAgo, hoursAgo);
+    await utimes(path.join(root, sleeper.taskId, 'stdout'), hoursAgo, hoursAgo);
+    // Ended ones: two recent (kept by age), three old ones (only the newest of them kept by count, with the new one).
+    await oldSandbox(root, 'ended-recent-1', 60_000);
+    await oldSandbox(root, 'ended-recent-2', 120_000);
+    await oldSandbox(root, 'ended-old-1', 2 * HOUR);
+    await oldSandbox(root, 'ended-old-2', 3 * HOUR);
+    await oldSandbox(root, 'ended-old-3', 4 * HOUR);
+    expect(await readdir(root)).toHaveLength(6);
+
+    const quick = taskInfo({ shell: 'echo done' });
+    master.launch(quick);
+    await waitStates(master, quick.taskId, ['starting', 'running', 'finished']);
+    // Newest two ended: the quick task's and ended-recent-1; ended-recent-2 is young; the old ones go.
+    await waitFor(async () => !(await readdir(root)).includes('ended-old-1'), 'the old sandboxes collected');
+    expect((await readdir(root)).sort()).toEqual([quick.taskId, 'ended-recent-1', 'ended-recent-2', sleeper.taskId].sort());
+    expect(await readFile(path.join(root, quick.taskId, 'stdout'), 'utf8')).toBe('done\n');
+    expect(agent.task(sleeper.taskId)?.state).toBe('running');
+  });
+
+  it('refuses bad sandbox gc options', async () => {
+    const master = await startMaster();
+    const workDir = cleanup.dir(await makeTempDir('agent'));
+    const err = await Agent.start({
+      master: master.address,
+      resources: 'cpus=1,mem=1Gi',
+      workDir,
+      sandboxGc: { keepNewest: 1.5, maxAgeMs: -1 },
+    }).catch((e: unknown) => e);
+    expect(isBorealisError(err) ? err.problems.map((p) => p.path) : []).toEqual(['sandboxGc.keepNewest', 'sandboxGc.maxAgeMs']);
+  });
+});
+
 describe('agent building blocks', () => {
+  it('reports a launched task that has produced no status yet as STAGING in Register.tasks, then its latest status', () => {
+    const reports: string[] = [];
+    const ctx: TaskContext = {
+      workDir: os.tmpdir(),
+      isolator: undefined as unknown as TaskContext['isolator'], // never reached: the task is not started
+      timers: sharedTimers,
+      killGraceMs: 1_000,
+      usageIntervalMs: 1_000,
+      capacity: { cpusMilli: 1000, memMib: 1024 },
+      baseEnv: {},
+      report: (_task, fields) => reports.push(fields.state),
+      log: () => undefined,
+    };
+    const info = taskInfo(SLEEPER);
+    const t = new ExecutorTask(info, ctx);
+    // Told to launch, nothing reported: the master must still hear of it, or it would call it lost.
+    expect(t.latest).toMatchObject({ taskId: info.taskId, state: taskStateToWire('staging') });
+    expect(taskStateFromWire(t.latest.state)).toBe('staging');
+    expect(t.latest.uuid).toBe(''); // not an update: nothing to acknowledge
+    const starting = makeStatus(info.taskId, { state: 'starting' }, 'u-1', Date.now());
+    t.last = starting;
+    expect(t.latest).toBe(starting);
+    expect(reports).toEqual([]);
+  });
+
   it('parses the offer flags into table units', () => {
     expect(parseOffer('cpus=4,mem=8Gi,disk=20Gi,gpus=0,ports=8000-8010,31000-32000', undefined, 'zone=a,rack=r1')).toEqual({
       resources: {

@@ -173,7 +173,7 @@ describe('Master agents', () => {
     await waitFor(() => running(m, 'web').length === 1, 'running');
     const history = m.getTask('web.0.0').history.length;
     a.report('web.0.0', 'running'); // duplicate
-    a.report('web.0.0', 'starting'); // illegal: running -> starting
+    a.report('web.0.0', 'pending'); // illegal: running -> pending (only the master has pending tasks)
     a.report('nobody.0.0', 'running'); // unknown task: killed there
     await waitFor(() => a.pendingAcks === 0, 'all acknowledged');
     expect(m.getTask('web.0.0').state).toBe('running');
@@ -182,5 +182,62 @@ describe('Master agents', () => {
       expect.objectContaining({ taskId: 'web.0.0', data: expect.objectContaining({ code: 'BRL_ERR_INVALID_TRANSITION' }) }),
     ]);
     await waitFor(() => a.kills.includes('nobody.0.0'), 'the unknown task killed');
+  });
+
+  it('treats an older progress state resent after a reconnect (STARTING after RUNNING) as a stale repeat', async () => {
+    const m = await fx.open({ heartbeatTimeoutMs: 5_000, heartbeatIntervalMs: 50 });
+    const events = recordEvents(m);
+    // The agent reports STARTING, but the ack never arrives before the connection drops.
+    const a = fx.agent({ id: 'a1', onLaunch: (info, agent) => agent.report(info.taskId, 'starting') });
+    await a.connect(m);
+    await m.submitJob(service('web', 1));
+    await waitFor(() => m.getTask('web.0.0').state === 'starting', 'starting');
+    a.disconnect();
+    // Meanwhile the task came up; it re-registers saying RUNNING (reconciled), then resends the
+    // STARTING it never had an ack for (the SimAgent resends every unacknowledged update).
+    a.report('web.0.0', 'starting'); // unacknowledged: resent after Registered, behind the Register's RUNNING
+    a.tasks.get('web.0.0')!.state = 'running';
+    await a.connect(m);
+    await waitFor(() => a.pendingAcks === 0, 'every update acknowledged');
+    const t = m.getTask('web.0.0');
+    expect(t.state).toBe('running');
+    expect(t.history.map((h) => h.state)).toEqual(['pending', 'staging', 'starting', 'running']);
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
+    expect(a.kills).toEqual([]);
+    expect(a.launches).toEqual(['web.0.0']);
+  });
+
+  it('reports the advertised address, not the connection peer, as the agent address', async () => {
+    const m = await fx.open();
+    const a = fx.agent({ id: 'a1', advertiseIp: '192.0.2.7', peerAddress: '127.0.0.1:49152' });
+    await a.connect(m);
+    const view = m.listAgents()[0]!;
+    expect(view.address).toBe('192.0.2.7');
+    expect(view.peer).toBe('127.0.0.1:49152');
+    // With nothing advertised, the peer's host stands in (never its ephemeral port).
+    const b = fx.agent({ id: 'b1', advertiseIp: '', peerAddress: '127.0.0.5:40000' });
+    await b.connect(m);
+    const vb = m.listAgents().find((x) => x.id === 'b1')!;
+    expect(vb.address).toBe('127.0.0.5');
+    expect(vb.peer).toBe('127.0.0.5:40000');
+  });
+
+  it('keeps a task the agent re-registers as STAGING (launched, no status yet): neither lost nor launched twice', async () => {
+    const m = await fx.open({ heartbeatTimeoutMs: 5_000, heartbeatIntervalMs: 50 });
+    const events = recordEvents(m);
+    const a = fx.agent({ id: 'a1', onLaunch: () => undefined }); // took the launch, has said nothing yet
+    await a.connect(m);
+    await m.submitJob(service('web', 1));
+    await waitFor(() => a.launches.length === 1, 'the launch');
+    a.disconnect();
+    await a.connect(m); // Register.tasks: web.0.0 as STAGING
+    await new Promise((r) => setTimeout(r, 100));
+    expect(m.getTask('web.0.0').state).toBe('staging');
+    expect(a.kills).toEqual([]);
+    a.report('web.0.0', 'starting');
+    a.report('web.0.0', 'running');
+    await waitFor(() => running(m, 'web')[0]?.id === 'web.0.0', 'running');
+    expect(a.launches).toEqual(['web.0.0']);
+    expect(events.filter((e) => e.type === 'error')).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import type { JournalEntry } from '../../src/master/journal-entries.js';
 import { Outbox } from '../../src/master/outbox.js';
 import { planReconcile } from '../../src/master/reconcile.js';
 import { Store } from '../../src/master/store.js';
-import { canTransition, isTerminal } from '../../src/master/task-states.js';
+import { canTransition, isStaleProgress, isTerminal } from '../../src/master/task-states.js';
 import { TASK_STATES, taskStateToWire } from '../../src/proto/index.js';
 import { service } from './helpers.js';
 
@@ -20,6 +20,17 @@ describe('task state machine', () => {
     expect(canTransition('running', 'starting')).toBe(false);
     expect(canTransition('running', 'staging')).toBe(false);
     for (const from of TASK_STATES.filter(isTerminal)) for (const to of TASK_STATES) expect(canTransition(from, to)).toBe(false);
+  });
+
+  it('calls an older progress state (a resend) stale, and nothing else', () => {
+    expect(isStaleProgress('running', 'starting')).toBe(true);
+    expect(isStaleProgress('running', 'staging')).toBe(true);
+    expect(isStaleProgress('starting', 'staging')).toBe(true);
+    expect(isStaleProgress('starting', 'running')).toBe(false); // progress
+    expect(isStaleProgress('running', 'running')).toBe(false); // a plain repeat
+    expect(isStaleProgress('running', 'pending')).toBe(false); // never an agent's to report: illegal
+    expect(isStaleProgress('lost', 'starting')).toBe(false); // the master closed it: the agent must kill it
+    expect(isStaleProgress('running', 'killed')).toBe(false);
   });
 });
 

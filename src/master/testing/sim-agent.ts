@@ -106,6 +106,8 @@ export interface SimAgentOptions {
   onLaunch?: (task: TaskInfoMsg, agent: SimAgent) => void;
   /** Reply to KillTask with a `killed` update (default true). */
   honourKills?: boolean;
+  /** The connection's far end as the master sees it (default `<advertiseIp>:5051`). */
+  peerAddress?: string;
 }
 
 /**
@@ -148,7 +150,7 @@ export class SimAgent {
    */
   connect(master: AgentAcceptor): Promise<void> {
     this.dropConnection();
-    const pair = connectionPair(`${this.opts.advertiseIp ?? '127.0.0.1'}:5051`);
+    const pair = connectionPair(this.opts.peerAddress ?? `${this.opts.advertiseIp || '127.0.0.1'}:5051`);
     this.pair = pair;
     const conn = pair.agent;
     this.conn = conn;
