@@ -4,11 +4,13 @@
  * validated completely before the Master is called, and the Master validates again before it writes anything,
  * so a refused request changes nothing.
  */
+import type { EventStream, EventStreamOptions } from '../events/stream.js';
 import type { Master } from '../master/index.js';
 import { AGENT_SUBPROTOCOL } from '../proto/index.js';
 import type { HttpResponse, HttpServer } from '../transport/index.js';
 import { agentConnectionOf } from './agent-ws.js';
 import { parseBody } from './body.js';
+import { mountEventStream } from './events-ws.js';
 import { checkJobSpec, checkScale } from './schema.js';
 
 export const AGENT_WS_PATH = '/v1/agents/ws';
@@ -16,7 +18,13 @@ export const API_VERSION = 'v1';
 
 const ok = (json: unknown, status = 200): HttpResponse => ({ status, json });
 
-export function registerRoutes(server: HttpServer, master: Master): void {
+export interface RouteOptions {
+  /** Batching and backpressure of GET /v1/events. */
+  events?: EventStreamOptions;
+}
+
+/** Mounts every route; returns the event stream (close it before the server, so its readers get a resume seq). */
+export function registerRoutes(server: HttpServer, master: Master, opts: RouteOptions = {}): EventStream {
   server.route('POST', '/v1/jobs', async (req) => {
     const spec = checkJobSpec(parseBody(req, true));
     return ok(await master.submitJob(spec), 201);
@@ -52,4 +60,5 @@ export function registerRoutes(server: HttpServer, master: Master): void {
     protocols: [AGENT_SUBPROTOCOL],
     onOpen: (socket) => master.attachAgent(agentConnectionOf(socket)),
   });
+  return mountEventStream(server, master, opts.events);
 }

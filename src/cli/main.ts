@@ -19,6 +19,7 @@ import {
   statusCommand,
   tasksCommand,
 } from './commands.js';
+import { type EventsFlags, eventsCommand } from './events.js';
 import { CliError, ExitCode } from './exit.js';
 import { upCommand } from './up.js';
 import { LISTEN_ENV } from '../transport/listen.js';
@@ -84,6 +85,17 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .action(async (id: string, _o, cmd: Command) => drainCommand(id, flags(cmd), io.out));
   clientOptions(program.command('status').description('cluster totals: agents, jobs, tasks, resources'))
     .action(async (_o, cmd: Command) => statusCommand(flags(cmd), io.out));
+  program
+    .command('events')
+    .description('tail the event stream (reconnects and resumes after the last event printed; Ctrl-C stops)')
+    .option('--master <host:port>', `the master's API address (env ${MASTER_ENV}, default 127.0.0.1:5050)`)
+    .option('--since <seq>', 'start after this seq (replayed from the master\'s log; a resync if it is gone)')
+    .option('--job <names>', 'only events of these jobs (comma-separated)')
+    .option('--agent <ids>', 'only events about these agents (comma-separated)')
+    .option('--type <types>', 'only these event types (comma-separated, e.g. task_state,task_placed)')
+    .option('--limit <n>', 'exit after n events')
+    .option('--json', 'one JSON event per line instead of a human line')
+    .action(async (o: EventsFlags) => eventsCommand(o, io.out, io.err));
   return program;
 }
 

@@ -87,6 +87,12 @@ export class EventBus {
     return out;
   }
 
+  /** The event with this seq while it is in the ring, else undefined (no copy: for readers that keep a cursor). */
+  at(seq: number): ClusterEvent | undefined {
+    if (seq < this.firstSeq || seq > this.lastSeq) return undefined;
+    return this.ring[seq % this.capacity];
+  }
+
   /** Delivers every later event to `listener`, synchronously and in order. Returns the unsubscribe. */
   subscribe(listener: EventListener): () => void {
     this.listeners = [...this.listeners, listener];

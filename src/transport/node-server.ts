@@ -2,7 +2,7 @@
  * HttpServer on `node:http` + `ws`: the native-free path (no compiler, no prebuilt binary), and the default until
  * the uWebSockets.js server lands behind the same interface.
  */
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -21,6 +21,7 @@ import {
   type ListenAddress,
   type WsRoute,
   type WsSocket,
+  type WsUpgradeRequest,
 } from './types.js';
 
 const METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -169,7 +170,8 @@ export class NodeHttpServer implements HttpServer {
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex): void {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
     const ep = this.#ws.get(path);
     if (!ep || this.#closing) {
       refuseUpgrade(socket, ep ? 503 : 404, ep ? ErrorCodes.CLOSED : ErrorCodes.NOT_FOUND, ep ? 'server closing' : `no WebSocket endpoint at ${path}`);
@@ -188,8 +190,19 @@ export class NodeHttpServer implements HttpServer {
       );
       return;
     }
+    const upgrade: WsUpgradeRequest = { path, query: url.searchParams, headers: req.headers as Record<string, string | undefined> };
+    if (ep.route.accept) {
+      try {
+        ep.route.accept(upgrade);
+      } catch (err) {
+        if (!isBorealisError(err)) this.#onInternalError(err, { method: 'GET', path });
+        const e = isBorealisError(err) ? err : new BorealisError(ErrorCodes.INTERNAL, 'internal error');
+        refuseUpgrade(socket, e.httpStatus, e.code, e.message);
+        return;
+      }
+    }
     ep.wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => {
-      ep.route.onOpen(adapt(ws, addressOf(req.socket)), { path, headers: req.headers as Record<string, string | undefined> });
+      ep.route.onOpen(adapt(ws, addressOf(req.socket)), upgrade);
     });
   }
 }
@@ -207,7 +220,7 @@ function send(res: ServerResponse, r: HttpResponse): void {
 /** A refused handshake gets a plain HTTP response with the usual error body, then the socket closes. */
 function refuseUpgrade(socket: Duplex, status: number, code: BorealisError['code'], message: string): void {
   const body = JSON.stringify({ code, message });
-  const reason = status === 404 ? 'Not Found' : status === 503 ? 'Service Unavailable' : 'Bad Request';
+  const reason = STATUS_CODES[status] ?? 'Error';
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -227,9 +240,16 @@ function adapt(ws: WebSocket, remoteAddress: string): WsSocket {
   return {
     protocol: ws.protocol,
     remoteAddress,
-    send(bytes) {
+    get bufferedAmount() {
+      return ws.bufferedAmount;
+    },
+    send(bytes, onWritten) {
       if (closed || ws.readyState !== ws.OPEN) return;
-      ws.send(bytes, { binary: true });
+      ws.send(bytes, { binary: true }, onWritten && ((err) => (err ? undefined : onWritten())));
+    },
+    sendText(text, onWritten) {
+      if (closed || ws.readyState !== ws.OPEN) return;
+      ws.send(text, { binary: false }, onWritten && ((err) => (err ? undefined : onWritten())));
     },
     close(code, reason) {
       if (ws.readyState === ws.CLOSED || ws.readyState === ws.CLOSING) return;

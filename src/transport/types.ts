@@ -36,7 +36,12 @@ export interface WsSocket {
   /** The subprotocol the server selected. */
   readonly protocol: string;
   readonly remoteAddress: string;
-  send(bytes: Uint8Array): void;
+  /** Bytes queued in user space (not yet handed to the kernel): the backpressure signal for streams. */
+  readonly bufferedAmount: number;
+  /** A binary frame. `onWritten` runs once the frame has been handed to the kernel (not if the socket closed first). */
+  send(bytes: Uint8Array, onWritten?: () => void): void;
+  /** A text frame (UTF-8). */
+  sendText(text: string, onWritten?: () => void): void;
   close(code: number, reason: string): void;
   onMessage(cb: (bytes: Uint8Array, isBinary: boolean) => void): void;
   onClose(cb: (code: number, reason: string) => void): void;
@@ -47,7 +52,18 @@ export interface WsRoute {
   protocols: readonly string[];
   /** Frames above this are refused (the socket is closed with 1009). */
   maxPayloadBytes?: number;
-  onOpen(socket: WsSocket, req: { path: string; headers: Readonly<Record<string, string | undefined>> }): void;
+  /**
+   * Checks the upgrade request before the handshake (after the subprotocol check): a BorealisError thrown here
+   * refuses it with that error's HTTP status and `{code, message}` body, so a bad query never opens a socket.
+   */
+  accept?(req: WsUpgradeRequest): void;
+  onOpen(socket: WsSocket, req: WsUpgradeRequest): void;
+}
+
+export interface WsUpgradeRequest {
+  path: string;
+  query: URLSearchParams;
+  headers: Readonly<Record<string, string | undefined>>;
 }
 
 export interface ListenAddress {

@@ -29,6 +29,16 @@ describe('EventBus', () => {
     expect(() => bus.since(-1)).toThrowError(expect.objectContaining({ code: 'BRL_ERR_INVALID_ARGUMENT' }));
   });
 
+  it('at(seq) reads one event in the ring without copying, undefined outside it', () => {
+    const bus = new EventBus({ capacity: 4 });
+    expect(bus.at(1)).toBeUndefined();
+    for (let i = 0; i < 6; i++) bus.publish({ type: 'task_state', taskId: `t${i}` });
+    expect(bus.at(2)).toBeUndefined();
+    expect(bus.at(3)).toBe(bus.since(2)![0]);
+    expect(bus.at(6)!.taskId).toBe('t5');
+    expect(bus.at(7)).toBeUndefined();
+  });
+
   it('keeps delivering when a listener throws, and reports it', () => {
     const errors: unknown[] = [];
     const bus = new EventBus({ onListenerError: (err) => errors.push(err) });
