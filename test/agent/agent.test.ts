@@ -466,7 +466,8 @@ describe('Agent: sandboxes', () => {
     master.launch(quick);
     await waitStates(master, quick.taskId, ['starting', 'running', 'finished']);
     // Newest two ended: the quick task's and ended-recent-1; ended-recent-2 is young; the old ones go.
-    await waitFor(async () => !(await readdir(root)).includes('ended-old-1'), 'the old sandboxes collected');
+    // Deletions are asynchronous and one at a time: wait until none of the old ones is left.
+    await waitFor(async () => !(await readdir(root)).some((d) => d.startsWith('ended-old-')), 'the old sandboxes collected');
     expect((await readdir(root)).sort()).toEqual([quick.taskId, 'ended-recent-1', 'ended-recent-2', sleeper.taskId].sort());
     expect(await readFile(path.join(root, quick.taskId, 'stdout'), 'utf8')).toBe('done\n');
     expect(agent.task(sleeper.taskId)?.state).toBe('running');
