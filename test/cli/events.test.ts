@@ -45,7 +45,11 @@ describe('borealis events', () => {
     await agent.connect(master);
     fx.onCleanup(() => agent.stop());
     await master.submitJob({ name: 'web', type: 'service', instances: 2, command: 'sleep 1000', resources: { cpus: 0.1, mem: '16Mi' } });
-    await waitFor(() => master.listTasks('web').filter((t) => t.state === 'running').length === 2, 'running tasks');
+    // Events follow the journal, so they can trail listTasks(): wait for the events themselves.
+    await waitFor(
+      () => (master.events.since(0) ?? []).filter((e) => e.type === 'task_state' && e.job === 'web' && e.state === 'running').length === 2,
+      'running events',
+    );
     const all = wire(master.events.since(0)!);
     expect(all.length).toBeGreaterThan(6);
 
