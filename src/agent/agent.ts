@@ -21,7 +21,7 @@ import type { RegisterMsg, TaskInfoMsg, TaskStateName, TaskStatusMsg, TaskUsageM
 import { loadOrCreateAgentId } from './agent-id.js';
 import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
-import { AGENT_VERSION, MasterConnection, masterUrl } from './connection.js';
+import { MasterConnection, registerMessage, masterUrl } from './connection.js';
 import type { ConnectionState } from './connection.js';
 import { detectIsolator } from './isolation/detect.js';
 import { checkAgentId } from './isolation/limits.js';
@@ -247,16 +247,14 @@ export class Agent {
   #registerMessage(): RegisterMsg {
     const tasks: TaskStatusMsg[] = [];
     for (const t of this.#tasks.values()) tasks.push(t.latest);
-    return {
+    return registerMessage({
       agentId: this.agentId,
       hostname: this.hostname,
       advertiseIp: this.advertiseIp,
-      resources: this.offer.resources,
-      attributes: this.offer.attributes,
+      offer: this.offer,
       isolation: this.isolation.name,
       tasks,
-      version: AGENT_VERSION,
-    };
+    });
   }
 
   #onRegistered(msg: { agentId: string; heartbeatIntervalMs: number; killTasks: string[] }): void {

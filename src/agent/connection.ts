@@ -23,6 +23,7 @@ import { StatusUpdateQueue } from './status-updates.js';
 import type { StatusRetryOptions } from './status-updates.js';
 import { sharedTimers } from './timers.js';
 import type { Timer, TimerQueue } from './timers.js';
+import type { AgentOffer } from './offer.js';
 
 export const AGENT_WS_PATH = '/v1/agents/ws';
 
@@ -367,4 +368,25 @@ function bytesOf(data: WebSocket.RawData): Uint8Array {
 
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The Register message both agents send: who they are, what they offer, what they run now. */
+export function registerMessage(a: {
+  agentId: string;
+  hostname: string;
+  advertiseIp: string;
+  offer: AgentOffer;
+  isolation: string;
+  tasks: TaskStatusMsg[];
+}): RegisterMsg {
+  return {
+    agentId: a.agentId,
+    hostname: a.hostname,
+    advertiseIp: a.advertiseIp,
+    resources: a.offer.resources,
+    attributes: a.offer.attributes,
+    isolation: a.isolation,
+    tasks: a.tasks,
+    version: AGENT_VERSION,
+  };
 }

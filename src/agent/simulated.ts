@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError } from '../api/errors.js';
 import type { RegisterMsg, TaskInfoMsg, TaskStatusMsg, TaskUsageMsg } from '../proto/index.js';
 import type { BackoffOptions } from './backoff.js';
-import { AGENT_VERSION, MasterConnection } from './connection.js';
+import { MasterConnection, registerMessage } from './connection.js';
 import type { ConnectionState } from './connection.js';
 import { checkAgentId } from './isolation/limits.js';
 import { parseOffer } from './offer.js';
@@ -240,16 +240,14 @@ export class SimulatedAgent {
   #registerMessage(): RegisterMsg {
     const tasks: TaskStatusMsg[] = [];
     for (const t of this.#tasks.values()) tasks.push(t.last);
-    return {
+    return registerMessage({
       agentId: this.agentId,
       hostname: this.hostname,
       advertiseIp: this.advertiseIp,
-      resources: this.offer.resources,
-      attributes: this.offer.attributes,
+      offer: this.offer,
       isolation: 'simulated',
       tasks,
-      version: AGENT_VERSION,
-    };
+    });
   }
 
   /** A simulated task uses half of the memory it asked for, and no CPU time. */
