@@ -53,8 +53,10 @@ export class Placer {
   private readonly bounds = new ShardBounds();
   readonly exact = new ExactSelector();
   readonly diagnosis = new Diagnosis();
-  /** Unplaceable verdicts by request shape, valid until something is freed. */
+  /** Unplaceable verdicts by request shape, valid until something is freed (see verdict-cache.ts). */
   readonly verdicts = new VerdictCache();
+  /** Verdicts of unconstrained requests, which also answer constrained ones. */
+  readonly genericVerdicts = new VerdictCache();
   /** Row this thread last committed to: offered first by sampled binpack. */
   private sticky = -1;
   /** This thread owns the shards with shard % ownCount === ownIndex (see setOwnership). */
@@ -168,12 +170,17 @@ export class Placer {
     // numbers, a removal may make a verdict final). Both words only grow, so their sum moves when
     // either does. Read before selecting: a write during this call voids what we record below.
     const freedGen = Atomics.load(v.header, Header.FREED_GEN) + Atomics.load(v.header, Header.TOPOLOGY_GEN);
-    const cached = this.verdicts.lookup(q, freedGen);
+    let cache = this.genericVerdicts;
+    let cached = cache.lookup(q, freedGen, true);
+    if (cached < 0 && (q.cset !== null || q.job !== null)) {
+      cache = this.verdicts;
+      cached = cache.lookup(q, freedGen);
+    }
     if (cached >= 0) {
       this.row = -1;
-      this.status = this.verdicts.status[cached]!;
-      this.reason = this.verdicts.reason[cached]!;
-      this.detail = this.verdicts.detail[cached]!;
+      this.status = cache.status[cached]!;
+      this.reason = cache.reason[cached]!;
+      this.detail = cache.detail[cached]!;
       return this.status;
     }
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
@@ -215,7 +222,7 @@ export class Placer {
     this.status = d.status;
     this.reason = d.reason;
     this.detail = d.detail;
-    this.verdicts.insert(q, freedGen, d.status, d.reason, d.detail);
+    (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
     return this.status;
   }
 }

@@ -12,6 +12,9 @@ import type { PlacementQuery } from './query.js';
  * generation (their sum) it was made at. Job-scoped requests (limit, distinct hosts) depend on the
  * job's other instances too: their verdicts also name the job and its placement version, so the
  * next instance of a job that fits nowhere is answered at once until the job places one.
+ * A verdict made without constraints also covers any constrained request at least as large:
+ * constraints only remove nodes. The placer keeps those in a ring of their own (`generic`), so the
+ * per-job verdicts of a full cluster cannot push them out.
  * A small ring (workloads have few distinct shapes at a time); lookups are a linear scan of ints.
  */
 export const VERDICT_CACHE_SIZE = 32;
@@ -35,8 +38,11 @@ export class VerdictCache {
   private newestGen = -1;
   hits = 0;
 
-  /** Index of a verdict that covers this request at generation `gen`, or -1. */
-  lookup(q: PlacementQuery, gen: number): number {
+  /**
+   * Index of a verdict that covers this request at generation `gen`, or -1. With `anyScope`, the
+   * ring holds only unconstrained verdicts and they cover any constraint set and job.
+   */
+  lookup(q: PlacementQuery, gen: number, anyScope = false): number {
     if (this.newestGen !== gen) return -1;
     const job = q.job;
     const jobVersion = job === null ? 0 : job.version;
@@ -45,9 +51,7 @@ export class VerdictCache {
       if (
         this.live[i] === 1 &&
         this.gen[i] === gen &&
-        this.cset[i] === cs &&
-        this.job[i] === job &&
-        this.jobVersion[i] === jobVersion &&
+        (anyScope || (this.cset[i] === cs && this.job[i] === job && this.jobVersion[i] === jobVersion)) &&
         q.cpu >= this.cpu[i]! &&
         q.mem >= this.mem[i]! &&
         q.disk >= this.disk[i]! &&

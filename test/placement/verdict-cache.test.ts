@@ -18,17 +18,28 @@ function filled(): { t: NodeTable; placer: Placer; q: PlacementQuery; out: Int32
 }
 
 describe('verdict cache', () => {
+  it('lets a verdict made without constraints answer a constrained request at least as large', () => {
+    const { t, placer, q, out } = filled();
+    const compiler = new ConstraintCompiler(t.interner);
+    const z0 = compiler.compile([{ attribute: 'zone', operator: '=', value: 'z0' }])!;
+    expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    const hits = placer.genericVerdicts.hits;
+    expect(placer.place(q.set(2000, 2048, 0, 0, 0, Policy.BINPACK, z0, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(placer.reason).toBe(Reason.CPU);
+    expect(placer.genericVerdicts.hits).toBe(hits + 1);
+  });
+
   it('answers a request at least as large as a known-unplaceable one without diagnosing', () => {
     const { placer, q, out } = filled();
     expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
     expect(placer.reason).toBe(Reason.CPU);
-    const hits = placer.verdicts.hits;
+    const hits = (placer.verdicts.hits + placer.genericVerdicts.hits);
     // Larger in every dimension: dominated, so the cached verdict applies.
     expect(placer.place(q.set(2500, 2048, 0, 0, 0, Policy.SPREAD, null, null), out, 0)).toBe(Status.UNPLACEABLE);
-    expect(placer.verdicts.hits).toBe(hits + 1);
+    expect((placer.verdicts.hits + placer.genericVerdicts.hits)).toBe(hits + 1);
     // Smaller in one dimension: not covered, must be decided afresh (and it fits).
     expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
-    expect(placer.verdicts.hits).toBe(hits + 1);
+    expect((placer.verdicts.hits + placer.genericVerdicts.hits)).toBe(hits + 1);
   });
 
   it('forgets every verdict when resources are freed', () => {
@@ -36,9 +47,9 @@ describe('verdict cache', () => {
     expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
     const row = t.rowOf('n0');
     releaseRow(t.view, row, 3000, 1024, 0, 0, []);
-    const hits = placer.verdicts.hits;
+    const hits = (placer.verdicts.hits + placer.genericVerdicts.hits);
     expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
-    expect(placer.verdicts.hits).toBe(hits);
+    expect((placer.verdicts.hits + placer.genericVerdicts.hits)).toBe(hits);
   });
 
   it('keeps verdicts apart per constraint set', () => {
@@ -46,9 +57,9 @@ describe('verdict cache', () => {
     const compiler = new ConstraintCompiler(t.interner);
     const z0 = compiler.compile([{ attribute: 'zone', operator: '=', value: 'z0' }])!;
     expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, z0, null), out, 0)).toBe(Status.UNPLACEABLE);
-    const hits = placer.verdicts.hits;
+    const hits = (placer.verdicts.hits + placer.genericVerdicts.hits);
     // Same shape without the constraint: a different question.
     expect(placer.place(q.set(2000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
-    expect(placer.verdicts.hits).toBe(hits);
+    expect((placer.verdicts.hits + placer.genericVerdicts.hits)).toBe(hits);
   });
 });
