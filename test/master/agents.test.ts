@@ -25,7 +25,7 @@ describe('Master agents', () => {
     expect(m.getTask('web.0.0').state).toBe('lost');
     expect(m.getTask('web.0.0').reason).toBe('agent_lost');
     expect(running(m, 'web').map((t) => t.id)).toEqual(['web.0.1', 'web.1.1']);
-    expect(events.some((e) => e.type === 'agent_lost' && e.agentId === 'a1')).toBe(true);
+    await waitFor(() => events.some((e) => e.type === 'agent_lost' && e.agentId === 'a1'), 'the agent_lost event');
     expect(a.lastClose?.code).toBe(AgentCloseCode.DECLARED_LOST);
     expect(m.cluster().agents).toEqual({ total: 2, up: 1, draining: 0, lost: 1 });
     expect(m.cluster().total.cpus).toBe(2);

@@ -23,6 +23,8 @@ describe('Master batch jobs', () => {
       expect(t.exitCode).toBe(0);
     }
     expect(m.cluster().used.cpus).toBe(0);
+    // Events go out once the journal has the change on disk, so they can trail getJob().
+    await waitFor(() => events.some((e) => e.type === 'job_finished'), 'the job_finished event');
     expect(events.filter((e) => e.type === 'job_finished')).toEqual([expect.objectContaining({ job: 'crunch', data: { state: 'finished' } })]);
   });
 
