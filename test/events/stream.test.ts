@@ -62,7 +62,8 @@ describe('GET /v1/events', () => {
 
     const all = [...a.events, ...b.events];
     expect(seqs(all)).toEqual(range(1, last));
-    expect(all).toEqual(wire(master.events.since(0)!));
+    // Later events (agents acknowledging, tasks settling) may still be arriving: compare the prefix.
+    expect(all).toEqual(wire(master.events.since(0)!).slice(0, all.length));
     expect(all.some((e) => e.type === 'task_placed' && e.job === 'api')).toBe(true);
     b.close();
   });
@@ -177,7 +178,7 @@ describe('GET /v1/events', () => {
     const last = await caughtUp(master, pb.last, 'the protobuf reader');
     await waitFor(() => js.last() === last, 'the JSON reader');
     expect(pb.events).toEqual(js.events);
-    expect(pb.events).toEqual(wire(master.events.since(0)!));
+    expect(pb.events).toEqual(wire(master.events.since(0)!).slice(0, pb.events.length));
     const types = new Set(pb.events.map((e) => e.type));
     for (const t of ['agent_registered', 'job_submitted', 'task_placed', 'task_state', 'agent_draining', 'job_killed']) expect(types).toContain(t);
     expect(pb.ws.protocol).toBe(EVENTS_PROTOBUF_SUBPROTOCOL);
