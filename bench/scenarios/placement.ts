@@ -43,6 +43,8 @@ export interface PlacementRunResult {
   batchLatencyUs: Percentiles;
   conflicts: number;
   retries: number;
+  /** Placement threads' busy time summed (ms): against wallMs × workers it shows their utilisation. */
+  workerBusyMs: number;
   utilization: { cpus: number; mem: number };
   nodesUsed: number;
   overcommittedNodes: number;
@@ -148,6 +150,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
       latencyUs: percentilesUs(alloc.placementLatencyNs),
       batchLatencyUs: percentilesUs(alloc.batchLatencyNs),
       conflicts: after.conflicts - before.conflicts,
+      workerBusyMs: Math.round(after.workerBusyMs - before.workerBusyMs),
       retries: after.retries - before.retries,
       utilization: { cpus: round4(audit.utilization.cpus), mem: round4(audit.utilization.mem) },
       nodesUsed: audit.nodesUsed,

@@ -88,6 +88,8 @@ export interface AllocatorStats {
   rounds: number;
   conflicts: number;
   retries: number;
+  /** Time placement threads spent on rounds, summed over threads (ms). */
+  workerBusyMs: number;
   pending: number;
   running: number;
 }
@@ -213,7 +215,9 @@ interface Round {
  * wrong), queues it by priority and DRF, and a pump cuts the queue into rounds: each round is
  * split into one sub-batch per thread, each thread owning an interleaved set of shards, and all
  * threads commit into the same table with the optimistic protocol of src/table/commit.ts.
- * Two rounds may be in flight: while threads place one, this thread prepares the next. Jobs with
+ * Up to ROUNDS_IN_FLIGHT rounds may be in flight: while threads place one, this thread prepares
+ * the next, and a thread that finishes its part early starts on a later round instead of waiting
+ * for the slowest part of the current one. Jobs with
  * limit / distinct-hosts constraints are kept to one sub-batch of one round at a time, because
  * their feasibility depends on where their other instances went.
  */
@@ -246,7 +250,7 @@ export class Allocator {
   private pumping = false;
   private closed = false;
   private roundCounter = 0;
-  private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0 };
+  private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, workerBusyMs: 0 };
   /** Per-task placement latency (ns) in the worker: select + commit. */
   readonly placementLatencyNs: Histogram;
   /** Per place() call: from the call to the last decision, queueing and hand-off included (ns). */
@@ -273,8 +277,8 @@ export class Allocator {
     this.compiler = new ConstraintCompiler(this.table.interner);
     this.queue = new PendingQueue<PendingTask>((role) => this.dominantShare(role));
     const capacity = o.roundSize * workers;
-    // Two buffers: one round placing, the next being written.
-    const data = [allocateTaskBuffer(capacity, capacity * 8), allocateTaskBuffer(capacity, capacity * 8)];
+    // One buffer per round in flight: rounds never share rows.
+    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, capacity * 8));
     this.buffers = data.map((d) => new TaskBufferView(d));
     for (const spec of opts.nodes ?? []) this.addNode(spec);
     this.pool = new PlacementPool(workers, {
@@ -735,7 +739,7 @@ export class Allocator {
   private async pump(): Promise<void> {
     try {
       while (!this.closed) {
-        if (this.queue.size > 0 && this.inFlight.length < 2) {
+        if (this.queue.size > 0 && this.inFlight.length < ROUNDS_IN_FLIGHT) {
           const round = this.startRound();
           if (round !== null) {
             this.inFlight.push(round);
@@ -757,7 +761,7 @@ export class Allocator {
 
   private startRound(): Round | null {
     const index = this.roundCounter++;
-    const buf = this.buffers[index & 1]!;
+    const buf = this.buffers[index % ROUNDS_IN_FLIGHT]!;
     const W = this.workers;
     const cap = buf.data.capacity;
     let portsBudget = buf.data.portsCapacity;
@@ -874,13 +878,14 @@ export class Allocator {
       }
       const hi = rowsUsed;
       subs.push({ lo, hi });
-      if (hi > lo) requests.push({ buffer: index & 1, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
+      if (hi > lo) requests.push({ buffer: index % ROUNDS_IN_FLIGHT, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
     }
     const promise = Promise.all(requests.map((r) => this.pool.run(r))).then(
       (results) => {
         for (const r of results) {
           this.counters.conflicts += r.conflicts;
           this.counters.retries += r.retries;
+          this.counters.workerBusyMs += r.busyMs;
         }
       },
     );
@@ -898,7 +903,7 @@ export class Allocator {
 
   private finishRound(round: Round): void {
     this.counters.rounds++;
-    const buf = this.buffers[round.index & 1]!;
+    const buf = this.buffers[round.index % ROUNDS_IN_FLIGHT]!;
     const res = buf.res;
     const req = buf.req;
     const portsOut = buf.ports;
@@ -1054,6 +1059,13 @@ export class Allocator {
     }
   }
 }
+
+/**
+ * Rounds handed to the threads at once. Two keep threads busy while this thread prepares the next;
+ * four also let a thread that finished its part start the next round while another thread is still
+ * on a slow tail (a nearly full cluster) of the current one.
+ */
+const ROUNDS_IN_FLIGHT = 4;
 
 const TASK_FIELDS = new Set(['id', 'job', 'role', 'priority', 'resources', 'constraints', 'policy']);
 const GROUP_FIELDS = new Set(['job', 'role', 'priority', 'resources', 'constraints', 'policy', 'count']);

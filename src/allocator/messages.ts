@@ -34,6 +34,8 @@ export interface RoundRequest {
 }
 
 export interface RoundResult {
+  /** Time the thread spent on this sub-batch (ms), for utilisation figures. */
+  busyMs: number;
   placed: number;
   unplaced: number;
   conflicts: number;

@@ -29,6 +29,7 @@ function placerFor(): Placer {
 }
 
 export default function placeRound(msg: RoundRequest): RoundResult {
+  const started = performance.now();
   const p = placerFor();
   for (const c of msg.csets) {
     const cached = csetCache.get(c.id);
@@ -71,5 +72,5 @@ export default function placeRound(msg: RoundRequest): RoundResult {
     if (status === Status.OK) placed++;
     else unplaced++;
   }
-  return { placed, unplaced, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
+  return { busyMs: performance.now() - started, placed, unplaced, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
 }
