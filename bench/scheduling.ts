@@ -173,6 +173,10 @@ async function standardSet(quick: boolean): Promise<void> {
   }
 }
 
+function ms(x: number): string {
+  return x.toFixed(1);
+}
+
 async function submitScenario(instances: number, agents: number, runs: number): Promise<void> {
   const r = await runSubmit({ instances, agents, runs, workers: opts.workers ?? cores, seed: opts.seed });
   emit(r);
@@ -180,7 +184,7 @@ async function submitScenario(instances: number, agents: number, runs: number): 
     console.log(
       formatTable(
         ['instances', 'agents', 'runs', 'submit→running p50 ms', 'p99 ms', 'max ms', 'per-task p99 ms', 'master placed/s', 'allocator placed/s'],
-        [[fmtInt(r.instances), r.agents, r.runs, r.submitToRunningMs.p50, r.submitToRunningMs.p99, r.submitToRunningMs.max, r.taskRunningMs.p99, fmtInt(r.masterPlacementsPerSec), fmtInt(r.allocatorPlacementsPerSec)]],
+        [[fmtInt(r.instances), r.agents, r.runs, ms(r.submitToRunningMs.p50), ms(r.submitToRunningMs.p99), ms(r.submitToRunningMs.max), ms(r.taskRunningMs.p99), fmtInt(r.masterPlacementsPerSec), fmtInt(r.allocatorPlacementsPerSec)]],
       ),
     );
   }
