@@ -72,5 +72,14 @@ export function selectSampled(
   // Nothing from the dice: scan own shards from a random start, then everyone's.
   if (owned > 0) scanShards(v, q, c, rowLimit, ownIndex, ownCount, owned, rng.below(owned), k, bounds);
   if (c.found > 0 || ownCount === 1 || all === 0) return;
-  scanShards(v, q, c, rowLimit, 0, 1, all, rng.below(all), k, bounds);
+  // Then the other threads' shards, one owner's set at a time from a random one: our own were just
+  // scanned in full, and reading them again is what made two threads slower than one when full.
+  const first = rng.below(ownCount);
+  for (let n = 0; n < ownCount && c.found === 0; n++) {
+    let j = first + n;
+    if (j >= ownCount) j -= ownCount;
+    if (j === ownIndex || j >= all) continue;
+    const count = (((all - j - 1) / ownCount) | 0) + 1;
+    scanShards(v, q, c, rowLimit, j, ownCount, count, rng.below(count), k, bounds);
+  }
 }
