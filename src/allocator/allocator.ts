@@ -15,9 +15,7 @@ import { POLICY_NAMES, type PolicyName, policyFromName } from '../placement/scor
 import { SELECTION_NAMES, Selection } from '../placement/stack.js';
 import { Status } from '../placement/status.js';
 import { type ResourceInput, parseRequest } from '../resources/vector.js';
-import { lockRow, releaseRow, unlockRow } from '../table/commit.js';
-import { onCommit } from '../table/summary.js';
-import type { TableView } from '../table/view.js';
+import { chargeRow, releaseRow } from '../table/commit.js';
 import { NodeState, type TableLimits } from '../table/layout.js';
 import { NodeTable, type NodeSpec } from '../table/node-table.js';
 import type { RoundJob, RoundRequest } from './messages.js';
@@ -51,9 +49,8 @@ const DEFAULTS = {
   roundSize: 2048,
 };
 
-/** A task as the master hands it to placement. */
-export interface TaskRequest {
-  id: string;
+/** What a task and a task group both describe: the shape of one instance and where it queues. */
+export interface TaskShapeRequest {
   /** Job key: instances of a job share limit / distinct-hosts accounting. */
   job?: string;
   /** DRF role (Mesos role / Aurora role). */
@@ -64,6 +61,11 @@ export interface TaskRequest {
   /** Treated as immutable once passed in: instances sharing one array are compiled once. */
   constraints?: ConstraintSpec[];
   policy?: PolicyName;
+}
+
+/** A task as the master hands it to placement. */
+export interface TaskRequest extends TaskShapeRequest {
+  id: string;
 }
 
 export interface Assignment {
@@ -114,14 +116,7 @@ interface PendingTask extends Queued {
 }
 
 /** Many identical instances placed as one request (Nomad's task group, Aurora's job instances). */
-export interface TaskGroupRequest {
-  /** Job key: instances share limit / distinct-hosts accounting with every task of this job. */
-  job?: string;
-  role?: string;
-  priority?: number;
-  resources: ResourceInput;
-  constraints?: ConstraintSpec[];
-  policy?: PolicyName;
+export interface TaskGroupRequest extends TaskShapeRequest {
   /** Instances, 1..MAX_GROUP_INSTANCES. */
   count: number;
 }
@@ -167,6 +162,15 @@ interface GroupState {
   placed: number;
   started: number;
   resolve: (r: GroupResult) => void;
+}
+
+/** The per-instance charge of a task, slice, group or holding: what refund() gives back. */
+interface Charged {
+  role: string;
+  cpu: number;
+  mem: number;
+  disk: number;
+  gpu: number;
 }
 
 interface PlaceCall {
@@ -278,7 +282,10 @@ export class Allocator {
     this.queue = new PendingQueue<PendingTask>((role) => this.dominantShare(role));
     const capacity = o.roundSize * workers;
     // One buffer per round in flight: rounds never share rows.
-    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, capacity * 8));
+    // Room for 8 ports a task on average, and never less than one node's whole span, so any task
+    // whose ports fit a node also fits an empty round.
+    const portsCapacity = Math.max(capacity * 8, this.table.limits.maxPortSpan);
+    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, portsCapacity));
     this.buffers = data.map((d) => new TaskBufferView(d));
     for (const spec of opts.nodes ?? []) this.addNode(spec);
     this.pool = new PlacementPool(workers, {
@@ -520,11 +527,7 @@ export class Allocator {
       }
       // Validate the shape as one task (same rules, same errors), under an id no task can have.
       const probe: TaskRequest = { id: '\u0000group-probe', resources: g.resources };
-      if (g.job !== undefined) probe.job = g.job;
-      if (g.role !== undefined) probe.role = g.role;
-      if (g.priority !== undefined) probe.priority = g.priority;
-      if (g.constraints !== undefined) probe.constraints = g.constraints;
-      if (g.policy !== undefined) probe.policy = g.policy;
+      for (const k of SHAPE_FIELDS) if (g[k] !== undefined) (probe as unknown as Record<string, unknown>)[k] = g[k];
       const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
       const t = this.validate([probe], call)[0]!;
       this.tasks.delete(probe.id);
@@ -585,17 +588,26 @@ export class Allocator {
 
   private releaseGroupInstance(g: GroupState, i: number): void {
     const row = g.rows[i]!;
-    releaseRow(this.table.view, row, g.cpu, g.mem, g.disk, g.gpu, g.portsOut.subarray(i * g.ports, (i + 1) * g.ports));
-    this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
-    const job = g.jobKey === '' ? undefined : this.jobs.get(g.jobKey);
-    if (job) {
-      const n = (job.rows.get(row) ?? 0) - 1;
-      if (n > 0) job.rows.set(row, n);
-      else job.rows.delete(row);
-    }
+    this.refund(g, row, g.portsOut.subarray(i * g.ports, (i + 1) * g.ports));
+    this.dropJobRow(g.jobKey, row);
     g.state[i] = InstanceState.RELEASED;
     this.running--;
     this.counters.released++;
+  }
+
+  /** Undoes one committed instance: its row gets the resources and ports back, its role stops paying. */
+  private refund(s: Charged, row: number, ports: Int32Array | readonly number[]): void {
+    releaseRow(this.table.view, row, s.cpu, s.mem, s.disk, s.gpu, ports);
+    this.chargeRole(s.role, -s.cpu, -s.mem, -s.disk, -s.gpu);
+  }
+
+  /** One instance of the job left `row` (limit / distinct-hosts accounting). */
+  private dropJobRow(jobKey: string, row: number): void {
+    const job = jobKey === '' ? undefined : this.jobs.get(jobKey);
+    if (!job) return;
+    const n = (job.rows.get(row) ?? 0) - 1;
+    if (n > 0) job.rows.set(row, n);
+    else job.rows.delete(row);
   }
 
   /**
@@ -611,23 +623,11 @@ export class Allocator {
     const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
     const row = this.table.rowOf(nodeId); // before validate(), which enters the id as known
     const t = this.validate([task], call)[0]!;
-    const v = this.table.view;
-    const held = lockRow(v, row);
-    v.usedCpu[row] = v.usedCpu[row]! + t.cpu;
-    v.usedMem[row] = v.usedMem[row]! + t.mem;
-    v.usedDisk[row] = v.usedDisk[row]! + t.disk;
-    v.usedGpu[row] = v.usedGpu[row]! + t.gpu;
-    const mine: number[] = [];
-    for (const port of ports) if (markPort(v, row, port)) mine.push(port);
-    unlockRow(v, row, held);
-    onCommit(v, row);
+    const mine = chargeRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
     this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
     this.running++;
     this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
-    if (t.cset?.jobScoped) {
-      const js = this.jobState(t.jobKey, t.cset);
-      js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
-    }
+    if (t.cset?.jobScoped) addJobRow(this.jobState(t.jobKey, t.cset), row);
   }
 
   /**
@@ -640,14 +640,8 @@ export class Allocator {
     if (!h) throw new UnknownTaskError(taskId);
     this.tasks.delete(taskId);
     this.running--;
-    releaseRow(this.table.view, h.row, h.cpu, h.mem, h.disk, h.gpu, h.ports);
-    this.chargeRole(h.role, -h.cpu, -h.mem, -h.disk, -h.gpu);
-    const job = h.jobKey === '' ? undefined : this.jobs.get(h.jobKey);
-    if (job) {
-      const n = (job.rows.get(h.row) ?? 0) - 1;
-      if (n > 0) job.rows.set(h.row, n);
-      else job.rows.delete(h.row);
-    }
+    this.refund(h, h.row, h.ports);
+    this.dropJobRow(h.jobKey, h.row);
     this.counters.released++;
     this.kick();
   }
@@ -770,24 +764,27 @@ export class Allocator {
       cap,
       (t) => {
         if (t.group === null && this.cancelled.has(t.id)) return true;
-        if (t.ports * t.units > portsBudget) return false;
-        if (t.cset?.jobScoped) {
-          const js = this.jobs.get(t.jobKey);
-          if (js?.inFlight && !roundJobs.has(t.jobKey)) return false;
+        const ports = t.ports * t.units;
+        if (ports > portsBudget) return false;
+        if (t.cset?.jobScoped && !roundJobs.has(t.jobKey)) {
+          if (this.jobs.get(t.jobKey)?.inFlight) return false;
+          roundJobs.set(t.jobKey, this.jobState(t.jobKey, t.cset));
         }
-        portsBudget -= t.ports * t.units;
-        if (t.cset?.jobScoped) roundJobs.set(t.jobKey, this.jobState(t.jobKey, t.cset));
+        portsBudget -= ports;
         this.chargeRole(t.role, t.cpu * t.units, t.mem * t.units, t.disk * t.units, t.gpu * t.units);
         return true;
       },
       splitSlice,
+      joinSlice,
+      // A group is taken in parts when the round's port budget cannot hold all of it.
+      (t) => (t.ports > 0 ? Math.floor(portsBudget / t.ports) : t.units),
     );
     // Cancelled tasks leave here, before they reach a worker.
     const tasks: PendingTask[] = [];
     for (const t of taken) {
       if (t.group === null && this.cancelled.size > 0 && this.cancelled.delete(t.id)) {
         this.tasks.delete(t.id);
-        this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
+        this.settle(t, null, CANCELLED);
       } else {
         tasks.push(t);
       }
@@ -801,8 +798,8 @@ export class Allocator {
     const buckets: PendingTask[][] = [];
     for (let w = 0; w < W; w++) buckets.push([]);
     const jobBucket = new Map<string, number>();
+    // A job-scoped job sits in one bucket, so it enters one sub-batch's job list and this list once.
     const jobList: JobState[] = [];
-    const jobIndex = new Map<string, number>();
     let rr = 0;
     for (const t of tasks) {
       if (t.cset?.jobScoped) {
@@ -854,10 +851,7 @@ export class Allocator {
             j = jobsForSub.length;
             jobIdxLocal.set(t.jobKey, j);
             jobsForSub.push({ cset: cset.id, rows: rowsOf(js) });
-            if (!jobIndex.has(t.jobKey)) {
-              jobIndex.set(t.jobKey, jobList.length);
-              jobList.push(js);
-            }
+            jobList.push(js);
           }
           jobIdx = j;
         }
@@ -923,27 +917,22 @@ export class Allocator {
         const at = req[i * Req.STRIDE + Req.PORTS_AT]!;
         const ports: number[] = [];
         for (let k = 0; k < t.ports; k++) ports.push(portsOut[at + k]!);
-        const nodeId = this.table.idOf(row);
-        if (nodeId === undefined || this.removing.has(nodeId)) {
+        const nodeId = this.liveNodeAt(row);
+        if (nodeId === undefined) {
           // The node left while this round ran: undo the commit and try again elsewhere.
-          releaseRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
-          this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
+          this.refund(t, row, ports);
           requeue.push(t);
           continue;
         }
         if (this.cancelled.size > 0 && this.cancelled.delete(t.id)) {
           this.tasks.delete(t.id);
-          releaseRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
-          this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
-          this.settle(t, null, { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' });
+          this.refund(t, row, ports);
+          this.settle(t, null, CANCELLED);
           continue;
         }
         this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports, dominant: t.dominant });
         this.running++;
-        if (t.cset?.jobScoped) {
-          const js = this.jobs.get(t.jobKey)!;
-          js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
-        }
+        if (t.cset?.jobScoped) addJobRow(this.jobs.get(t.jobKey)!, row);
         this.counters.placed++;
         this.settle(t, { taskId: t.id, nodeId, ports }, null);
       } else {
@@ -973,21 +962,17 @@ export class Allocator {
         const row = res[o + Res.ROW]!;
         const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
         for (let p = 0; p < g.ports; p++) g.portsOut[idx * g.ports + p] = portsOut[from + p]!;
-        const nodeId = this.table.idOf(row);
-        if (nodeId === undefined || this.removing.has(nodeId)) {
+        if (this.liveNodeAt(row) === undefined) {
           // The node left while this round ran: undo the commit; the instance is reported unplaced.
-          releaseRow(this.table.view, row, g.cpu, g.mem, g.disk, g.gpu, g.portsOut.subarray(idx * g.ports, (idx + 1) * g.ports));
-          this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+          this.refund(g, row, g.portsOut.subarray(idx * g.ports, (idx + 1) * g.ports));
           g.state[idx] = InstanceState.UNPLACED;
-          g.unplaced.push({ index: idx, status: 'unplaceable', code: UnplacedCode.CONFLICTS, reason: 'the chosen node left during placement; retry' });
+          g.unplaced.push({ index: idx, ...NODE_LEFT });
           gone++;
           continue;
         }
         g.rows[idx] = row;
         g.state[idx] = InstanceState.PLACED;
-        g.placed++;
-        this.running++;
-        if (js) js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
+        if (js) addJobRow(js, row);
       } else {
         this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
         g.state[idx] = InstanceState.UNPLACED;
@@ -995,6 +980,8 @@ export class Allocator {
         gone++;
       }
     }
+    g.placed += t.units - gone;
+    this.running += t.units - gone;
     this.counters.placed += t.units - gone;
     this.counters.unplaced += gone;
     g.remaining -= t.units;
@@ -1030,6 +1017,12 @@ export class Allocator {
     }
   }
 
+  /** The id of the node at `row`, or undefined when it left (or is leaving) while a round ran. */
+  private liveNodeAt(row: number): string | undefined {
+    const nodeId = this.table.idOf(row);
+    return nodeId === undefined || (this.removing.size > 0 && this.removing.has(nodeId)) ? undefined : nodeId;
+  }
+
   private flushRemovals(): void {
     for (const id of this.removing) this.table.removeNode(id);
     this.removing.clear();
@@ -1037,26 +1030,17 @@ export class Allocator {
 
   private failAll(err: unknown): void {
     const message = err instanceof Error ? err.message : String(err);
-    for (const round of this.inFlight) {
-      for (const t of round.tasks) {
-        if (t.group !== null) {
-          this.failSlice(t, message);
-          continue;
-        }
-        this.tasks.delete(t.id);
-        this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
-      }
-    }
-    this.inFlight = [];
-    const rest = this.queue.take(Number.MAX_SAFE_INTEGER, () => true);
-    for (const t of rest) {
+    const fail = (t: PendingTask): void => {
       if (t.group !== null) {
         this.failSlice(t, message);
-        continue;
+        return;
       }
       this.tasks.delete(t.id);
       this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
-    }
+    };
+    for (const round of this.inFlight) for (const t of round.tasks) fail(t);
+    this.inFlight = [];
+    for (const t of this.queue.take(Number.MAX_SAFE_INTEGER, () => true)) fail(t);
   }
 }
 
@@ -1067,8 +1051,10 @@ export class Allocator {
  */
 const ROUNDS_IN_FLIGHT = 4;
 
-const TASK_FIELDS = new Set(['id', 'job', 'role', 'priority', 'resources', 'constraints', 'policy']);
-const GROUP_FIELDS = new Set(['job', 'role', 'priority', 'resources', 'constraints', 'policy', 'count']);
+/** Fields of TaskShapeRequest: the one list both field sets below derive from. */
+const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'policy'] as const satisfies readonly (keyof TaskShapeRequest)[];
+const TASK_FIELDS = new Set<string>(['id', ...SHAPE_FIELDS]);
+const GROUP_FIELDS = new Set<string>([...SHAPE_FIELDS, 'count']);
 
 /** Cuts the first n instances off a group slice (the queue's split, and the round's share-out). */
 function splitSlice(t: PendingTask, n: number): PendingTask {
@@ -1078,16 +1064,19 @@ function splitSlice(t: PendingTask, n: number): PendingTask {
   return part;
 }
 
-/** Marks one port of a row used; false when it is outside the row's ranges or already used. Caller holds the row. */
-function markPort(v: TableView, row: number, port: number): boolean {
-  const off = port - v.portBase[row]!;
-  if (off < 0 || off >= v.portSpan[row]!) return false;
-  const idx = row * v.portWords + (off >>> 5);
-  const mask = 1 << (off & 31);
-  if ((v.portBits[idx]! & mask) !== 0) return false;
-  v.portBits[idx] = (v.portBits[idx]! | mask) >>> 0;
-  v.portsFree[row] = v.portsFree[row]! - 1;
-  return true;
+/** Undoes splitSlice(t, part.units): the part's instances go back to the front of `t`. */
+function joinSlice(t: PendingTask, part: PendingTask): void {
+  t.start -= part.units;
+  t.units += part.units;
+}
+
+/** Constant outcomes: built once, not per task (hot path, style rule 5). */
+const CANCELLED: UnplacedDescription = { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' };
+const NODE_LEFT: UnplacedDescription = { status: 'unplaceable', code: UnplacedCode.CONFLICTS, reason: 'the chosen node left during placement; retry' };
+
+/** One more instance of the job on `row` (limit / distinct-hosts accounting). */
+function addJobRow(js: JobState, row: number): void {
+  js.rows.set(row, (js.rows.get(row) ?? 0) + 1);
 }
 
 function rowsOf(js: JobState): Int32Array {

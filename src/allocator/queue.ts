@@ -170,27 +170,45 @@ export class PendingQueue<T extends Queued> {
    * Takes up to `max` units in fairness order. `accept` may refuse an item (it stays queued, in
    * place, and its role is skipped for the rest of this call). An item of more units than fit (or
    * than MAX_UNITS_PER_TAKE) is cut with `split(item, n)`, which returns the first n units as a new
-   * item and leaves the rest in `item`, still at the head of its queue.
+   * item and leaves the rest in `item`, still at the head of its queue. If `accept` refuses such a
+   * part, `join(item, part)` undoes the split (by default the part's units are simply given back;
+   * a split that moved more than `units`, such as a slice's start, must pass its own join).
+   * `fit(item)`, when given, caps the units taken from an item (0 refuses it for this call).
    */
-  take(max: number, accept: (item: T) => boolean, split?: (item: T, n: number) => T): T[] {
+  take(
+    max: number,
+    accept: (item: T) => boolean,
+    split?: (item: T, n: number) => T,
+    join?: (item: T, part: T) => void,
+    fit?: (item: T) => number,
+  ): T[] {
     const out: T[] = [];
     let taken = 0;
     for (const priority of this.order) {
       const level = this.levels.get(priority)!;
       // Shares are re-read from the allocator at the start of each call (releases lower them), and
       // the heap is built per call: it only lives while one round is cut.
-      for (const rq of level.roles.values()) rq.share = this.heldShare(rq.role);
       const heap = new RoleHeap<T>();
-      for (const rq of level.roles.values()) if (rq.head < rq.items.length) heap.push(rq);
+      for (const rq of level.roles.values()) {
+        rq.share = this.heldShare(rq.role);
+        if (rq.head < rq.items.length) heap.push(rq);
+      }
       while (taken < max) {
         const rq = heap.peek();
         if (!rq) break;
         const head = rq.items[rq.head]!;
-        const room = Math.min(max - taken, MAX_UNITS_PER_TAKE);
+        let room = Math.min(max - taken, MAX_UNITS_PER_TAKE);
+        // The caller may hold room for fewer units of this item (a round's port budget, say).
+        if (fit !== undefined) room = Math.min(room, fit(head));
+        if (room <= 0) {
+          heap.popTop();
+          continue;
+        }
         if (head.units > room && split !== undefined) {
           const part = split(head, room);
           if (!accept(part)) {
-            head.units += part.units; // give the units back: the split is undone
+            if (join !== undefined) join(head, part);
+            else head.units += part.units; // give the units back: the split is undone
             heap.popTop();
             continue;
           }

@@ -110,6 +110,33 @@ export function releaseRow(
   onFreed(v, row);
 }
 
+/**
+ * Charges a row with a task that already runs there, with the exact ports it holds (adoption after
+ * a restart). Takes the row lock but never refuses: the task runs whatever the table thinks. Ports
+ * outside the row's ranges or already marked are skipped; returns the ports it marked, which are
+ * the ones a later releaseRow may free.
+ */
+export function chargeRow(
+  v: TableView,
+  row: number,
+  cpu: number,
+  mem: number,
+  disk: number,
+  gpu: number,
+  ports: readonly number[],
+): number[] {
+  const held = lockRow(v, row);
+  v.usedCpu[row] = v.usedCpu[row]! + cpu;
+  v.usedMem[row] = v.usedMem[row]! + mem;
+  v.usedDisk[row] = v.usedDisk[row]! + disk;
+  v.usedGpu[row] = v.usedGpu[row]! + gpu;
+  const marked: number[] = [];
+  for (const port of ports) if (markPort(v, row, port)) marked.push(port);
+  unlockRow(v, row, held);
+  onCommit(v, row);
+  return marked;
+}
+
 /** Marks the lowest free ports of a row as used and writes their numbers out. Caller holds the row. */
 function takePorts(v: TableView, row: number, n: number, out: Int32Array, at: number): void {
   const base = row * v.portWords;
@@ -130,13 +157,30 @@ function takePorts(v: TableView, row: number, n: number, out: Int32Array, at: nu
   v.portsFree[row] = v.portsFree[row]! - n;
 }
 
-function freePort(v: TableView, row: number, port: number): void {
+/** Word index and bit mask of `port` in a row's port bitmap, or -1 when outside its ranges. */
+function portSlot(v: TableView, row: number, port: number): number {
   const off = port - v.portBase[row]!;
-  if (off < 0 || off >= v.portSpan[row]!) return;
-  const idx = row * v.portWords + (off >>> 5);
-  const mask = 1 << (off & 31);
+  if (off < 0 || off >= v.portSpan[row]!) return -1;
+  return row * v.portWords + (off >>> 5);
+}
+
+/** Marks one port used; false when it is outside the row's ranges or already used. Caller holds the row. */
+function markPort(v: TableView, row: number, port: number): boolean {
+  const idx = portSlot(v, row, port);
+  if (idx < 0) return false;
+  const mask = 1 << ((port - v.portBase[row]!) & 31);
+  if ((v.portBits[idx]! & mask) !== 0) return false;
+  v.portBits[idx] = (v.portBits[idx]! | mask) >>> 0;
+  v.portsFree[row] = v.portsFree[row]! - 1;
+  return true;
+}
+
+/** Frees one port; ports outside the row's ranges or not marked are ignored. Caller holds the row. */
+function freePort(v: TableView, row: number, port: number): void {
+  const idx = portSlot(v, row, port);
+  if (idx < 0) return;
+  const mask = 1 << ((port - v.portBase[row]!) & 31);
   if ((v.portBits[idx]! & mask) === 0) return;
   v.portBits[idx] = (v.portBits[idx]! & ~mask) >>> 0;
   v.portsFree[row] = v.portsFree[row]! + 1;
 }
-

@@ -304,3 +304,45 @@ describe('Allocator.placeGroup', () => {
     expect(a.stats().running).toBe(2);
   });
 });
+
+describe('Allocator.placeGroup across rounds', () => {
+  it('takes a group in parts when a round cannot hold its ports, and places every instance once', async () => {
+    const wide = Array.from({ length: 4 }, (_, i) => ({ id: `w${i}`, resources: { cpus: 16, mem: '16Gi' }, ports: '31000-31999' }));
+    // 300 ports an instance: a round (1,024 ports) holds 3, so the 10 instances need several rounds.
+    const a = await make({ nodes: wide, workers: 1, roundSize: 64 });
+    const r = await a.placeGroup({ job: 'wide', count: 10, resources: { cpus: 1, mem: '1Gi', ports: 300 } });
+    expect(r.placed).toBe(10);
+    expect(r.unplaced).toEqual([]);
+    const seen = new Map<string, Set<number>>();
+    for (let i = 0; i < r.count; i++) {
+      const node = r.nodes[i]!;
+      expect(node).not.toBeNull();
+      const ports = seen.get(node) ?? new Set<number>();
+      for (let p = 0; p < 300; p++) {
+        const port = r.ports[i * 300 + p]!;
+        expect(ports.has(port)).toBe(false);
+        ports.add(port);
+      }
+      seen.set(node, ports);
+    }
+    let used = 0;
+    for (const id of a.table.nodeIds()) used += a.table.snapshot(id).used.ports;
+    expect(used).toBe(3000);
+    expect(a.stats()).toMatchObject({ pending: 0, running: 10 });
+  });
+});
+
+describe('Allocator.placeGroup with a job already in flight', () => {
+  it('puts a refused part back where it was: every instance placed once, on distinct hosts', async () => {
+    // 300 instances exceed one round (128): the rest is refused while the job's first part is in
+    // flight (distinct hosts needs the job's rows), then placed by a later round.
+    const many = Array.from({ length: 320 }, (_, i) => ({ id: `h${i}`, resources: { cpus: 2, mem: '2Gi' } }));
+    const a = await make({ nodes: many, workers: 2, roundSize: 64 });
+    const r = await a.placeGroup({ job: 'spread-out', count: 300, resources: { cpus: 1 }, constraints: [{ operator: 'distinct_hosts' }] });
+    expect(r.unplaced).toEqual([]);
+    expect(r.placed).toBe(300);
+    expect(r.nodes.every((n) => n !== null)).toBe(true);
+    expect(new Set(r.nodes).size).toBe(300);
+    expect(a.stats()).toMatchObject({ pending: 0, running: 300 });
+  });
+});
