@@ -1,11 +1,9 @@
 import { InvalidArgumentError } from '../api/errors.js';
 import { CommitResult, tryCommit } from '../table/commit.js';
-import { Header, Summary } from '../table/layout.js';
+import { Header } from '../table/layout.js';
 import type { TableView } from '../table/view.js';
 import { Diagnosis } from './diagnose.js';
 import { VerdictCache } from './verdict-cache.js';
-import type { CompiledConstraints } from './constraints/compiled.js';
-import type { JobPlacementState } from './constraints/job-state.js';
 import type { PlacementQuery } from './query.js';
 import { ShardBounds } from './selection/bounds.js';
 import { Candidates } from './selection/candidates.js';
@@ -42,8 +40,8 @@ export interface PlacerOptions {
  *      — feasibility then scoring happen per candidate;
  *   2. commit the best candidate with the row's version word (optimistic, Omega-style);
  *   3. on a lost race, select again (the winner's commit is now visible) up to MAX_COMMIT_ATTEMPTS;
- *   4. when nothing fits, diagnose why (off the fast path; a repeat of the same question on an
- *      unchanged table reuses the answer).
+ *   4. when nothing fits, diagnose why (off the fast path). A request a remembered verdict covers,
+ *      a repeat of the same question on an unchanged table included, is answered before step 1.
  */
 export class Placer {
   readonly view: TableView;
@@ -62,19 +60,6 @@ export class Placer {
   /** This thread owns the shards with shard % ownCount === ownIndex (see setOwnership). */
   private ownIndex = 0;
   private ownCount = 1;
-
-  // What the last diagnosis answered (see sameDiagnosis).
-  private diagCpu = -1;
-  private diagMem = 0;
-  private diagDisk = 0;
-  private diagGpu = 0;
-  private diagPorts = 0;
-  private diagCset: CompiledConstraints | null = null;
-  private diagCsetGeneration = 0;
-  private diagJob: JobPlacementState | null = null;
-  private diagRowLimit = 0;
-  private diagTopology = 0;
-  private diagEpochs = 0;
 
   // Result of the last place() call.
   row = -1;
@@ -107,51 +92,6 @@ export class Placer {
     this.ownIndex = index;
     this.ownCount = count;
     if (this.sticky >= 0 && !this.owns((this.sticky / this.view.shardSize) | 0)) this.sticky = -1;
-  }
-
-  /**
-   * True when the last diagnosis answered this very question on this very table, so its result
-   * stands: a diagnosis is a full scan (it counts, per row, the first filter that refuses the task),
-   * and a job whose task fits nowhere asks it again for each of its instances in a row. "This very
-   * table": no node joined, left or changed state (TOPOLOGY_GEN) and no row was committed to or
-   * released on (every such write bumps its shard's EPOCH, and EPOCH only grows, so the sum over
-   * shards moves). The job's own instances only change through place(), which commits. Records
-   * the question otherwise, before the caller diagnoses, so a write racing with the diagnosis
-   * invalidates it.
-   */
-  private sameDiagnosis(v: TableView, q: PlacementQuery, rowLimit: number): boolean {
-    const topology = Atomics.load(v.header, Header.TOPOLOGY_GEN);
-    let epochs = 0;
-    const sum = v.summary;
-    for (let s = 0, n = v.shardCount(rowLimit); s < n; s++) epochs += Atomics.load(sum, s * Summary.STRIDE + Summary.EPOCH);
-    const generation = q.cset === null ? 0 : q.cset.generation;
-    if (
-      this.diagCpu === q.cpu &&
-      this.diagMem === q.mem &&
-      this.diagDisk === q.disk &&
-      this.diagGpu === q.gpu &&
-      this.diagPorts === q.ports &&
-      this.diagCset === q.cset &&
-      this.diagCsetGeneration === generation &&
-      this.diagJob === q.job &&
-      this.diagRowLimit === rowLimit &&
-      this.diagTopology === topology &&
-      this.diagEpochs === epochs
-    ) {
-      return true;
-    }
-    this.diagCpu = q.cpu;
-    this.diagMem = q.mem;
-    this.diagDisk = q.disk;
-    this.diagGpu = q.gpu;
-    this.diagPorts = q.ports;
-    this.diagCset = q.cset;
-    this.diagCsetGeneration = generation;
-    this.diagJob = q.job;
-    this.diagRowLimit = rowLimit;
-    this.diagTopology = topology;
-    this.diagEpochs = epochs;
-    return false;
   }
 
   private owns(shard: number): boolean {
@@ -218,7 +158,9 @@ export class Placer {
       return this.status;
     }
     const d = this.diagnosis;
-    if (!this.sameDiagnosis(v, q, rowLimit)) d.run(v, q, rowLimit);
+    // No separate "same question as last time" check: a repeat on an unchanged table is already
+    // answered by the verdict cache above (it dominates itself), so reaching here means it changed.
+    d.run(v, q, rowLimit);
     this.status = d.status;
     this.reason = d.reason;
     this.detail = d.detail;

@@ -192,19 +192,24 @@ export class ExactSelector {
     this.shardsRead++;
     const s = shard * Summary.STRIDE;
     if (Atomics.load(v.summary, s + Summary.FIT_EPOCH) === ((Atomics.load(v.summary, s + Summary.EPOCH) + 1) | 0)) {
-      this.query(v, q, c, lo, hi);
+      this.scan(v, q, c, lo, hi, false);
     } else {
-      this.recompute(v, q, c, shard, lo, hi);
+      this.acc.begin(v, shard);
+      this.scan(v, q, c, lo, hi, true);
+      this.acc.store(v, shard);
     }
   }
 
   /**
-   * Offers the rows of [lo, hi) that fit and beat the best. Binpack and spread rows are scored
-   * inline from the same integers the scorers use (meanAfterUnits of loadUnits and shareUnits), with
-   * the reciprocals and the request's share computed once per distinct capacity (a shard is one
-   * machine class, so usually once): no division in the loop, and nothing for rows that do not fit.
+   * Offers the rows of [lo, hi) that fit and beat the best; with `summarise`, also accumulates the
+   * shard's exact summary into this.acc from the values already in hand (the caller begins and
+   * stores it). Binpack and spread rows are scored inline from the same integers the scorers use
+   * (meanAfterUnits of loadUnits and shareUnits), with the reciprocals and the request's share
+   * computed once per distinct capacity (a shard is one machine class, so usually once): no
+   * division in the loop, and nothing for rows that do not fit. One loop for both cases: the
+   * `summarise` branches are loop-invariant, so they cost the query-only pass nothing measurable.
    */
-  private query(v: TableView, q: PlacementQuery, c: Candidates, lo: number, hi: number): void {
+  private scan(v: TableView, q: PlacementQuery, c: Candidates, lo: number, hi: number, summarise: boolean): void {
     const { version, state, capCpu, usedCpu, capMem, usedMem, capDisk, usedDisk, capGpu, usedGpu, portsFree } = v;
     const cpu = q.cpu;
     const mem = q.mem;
@@ -216,72 +221,7 @@ export class ExactSelector {
     const spread = policy === Policy.SPREAD;
     const penalise = gpu === 0;
     const up = NodeState.UP;
-    let best = c.bestScore;
-    let misses = 0;
-    let lastCc = -1;
-    let lastCm = -1;
-    let rc = 0;
-    let rm = 0;
-    let share = 0;
-    for (let row = lo; row < hi; row++) {
-      // Plain reads (an atomic load per row would cost a third of the loop): a row that becomes the
-      // best is re-checked against an atomic read of its version in offerBest, and tryCommit
-      // re-checks the fit under the row lock whatever was read here.
-      const ver = version[row]!;
-      if (state[row] !== up || (ver & 1) !== 0) continue;
-      const cc = capCpu[row]!;
-      const uc = usedCpu[row]!;
-      const cm = capMem[row]!;
-      const um = usedMem[row]!;
-      if (cc - uc < cpu || cm - um < mem || capDisk[row]! - usedDisk[row]! < disk || capGpu[row]! - usedGpu[row]! < gpu || portsFree[row]! < ports) {
-        misses++;
-        continue;
-      }
-      let sc: number;
-      if (inline) {
-        if (cc !== lastCc || cm !== lastCm) {
-          lastCc = cc;
-          lastCm = cm;
-          rc = recip(cc);
-          rm = recip(cm);
-          share = shareUnits(cpu, rc, mem, rm);
-        }
-        // Exactly binpackScore / spreadScore (scoring/), from the values already in hand.
-        const mean = meanAfterUnits(loadUnits(uc, cc, rc, um, cm, rm), share);
-        sc = spread ? 1 - mean : mean;
-        if (penalise && capGpu[row]! > 0) sc -= GPU_NODE_PENALTY;
-      } else {
-        sc = score(policy, v, row, cpu, mem, gpu);
-      }
-      // Ties keep the earlier row (Candidates.consider): rank order is the tie-break.
-      if (sc > best && this.offerBest(v, q, c, row, ver, sc)) best = sc;
-    }
-    c.resourceMisses += misses;
-  }
-
-  /** Constraints (the costly check, so last), then the version, then the row is the new best. */
-  private offerBest(v: TableView, q: PlacementQuery, c: Candidates, row: number, ver: number, sc: number): boolean {
-    if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
-    if (Atomics.load(v.version, row) !== ver) return false; // a writer moved it while we read: in flight
-    c.consider(row, ver, sc);
-    return true;
-  }
-
-  /** query() plus the shard's exact summary, accumulated from the values already in hand, then stored. */
-  private recompute(v: TableView, q: PlacementQuery, c: Candidates, shard: number, lo: number, hi: number): void {
     const acc = this.acc;
-    acc.begin(v, shard);
-    const { version, state, capCpu, usedCpu, capMem, usedMem, capDisk, usedDisk, capGpu, usedGpu, portsFree } = v;
-    const cpu = q.cpu;
-    const mem = q.mem;
-    const disk = q.disk;
-    const gpu = q.gpu;
-    const ports = q.ports;
-    const policy = q.policy;
-    const inline = policy === Policy.BINPACK || policy === Policy.SPREAD;
-    const spread = policy === Policy.SPREAD;
-    const penalise = gpu === 0;
-    const up = NodeState.UP;
     const grid = acc.grid;
     const topC = acc.topCpu;
     const topM = acc.topMem;
@@ -306,8 +246,14 @@ export class ExactSelector {
     let rm = 0;
     let share = 0;
     for (let row = lo; row < hi; row++) {
+      // Plain reads (an atomic load per row would cost a third of the loop): a row that becomes the
+      // best is re-checked against an atomic read of its version in offerBest, and tryCommit
+      // re-checks the fit under the row lock whatever was read here.
       const ver = version[row]!;
       if (state[row] !== up) continue;
+      // A row mid-write takes no placement, but still counts towards the summary.
+      const busy = (ver & 1) !== 0;
+      if (busy && !summarise) continue;
       const cc = capCpu[row]!;
       const uc = usedCpu[row]!;
       const cm = capMem[row]!;
@@ -318,14 +264,8 @@ export class ExactSelector {
       const freeD = capDisk[row]! - usedDisk[row]!;
       const freeG = cg - usedGpu[row]!;
       const freeP = portsFree[row]!;
-      rows++;
-      if (freeC > fCpu) fCpu = freeC;
-      if (freeM > fMem) fMem = freeM;
-      if (freeD > fDisk) fDisk = freeD;
-      if (freeG > fGpu) fGpu = freeG;
-      if (freeP > fPorts) fPorts = freeP;
-      if (cg < minCg) minCg = cg;
-      if (cc !== lastCc || cm !== lastCm) {
+      const fits = freeC >= cpu && freeM >= mem && freeD >= disk && freeG >= gpu && freeP >= ports;
+      if ((summarise || (fits && inline)) && (cc !== lastCc || cm !== lastCm)) {
         if (cc < minCc) minCc = cc;
         if (cc > maxCc) maxCc = cc;
         if (cm < minCm) minCm = cm;
@@ -336,31 +276,44 @@ export class ExactSelector {
         rm = recip(cm);
         share = shareUnits(cpu, rc, mem, rm);
       }
-      const load = loadUnits(uc, cc, rc, um, cm, rm);
-      if (load > maxLoad) maxLoad = load;
-      if (load < minLoad) minLoad = load;
-      const lc = cpuLevel(freeC);
-      const lm = memLevel(freeM);
-      const cell = lc * FIT_GRID + lm;
-      if (load > grid[cell]!) grid[cell] = load;
-      if (freeC > topC[lc]!) topC[lc] = freeC;
-      if (freeM > topM[lm]!) topM[lm] = freeM;
-      if ((ver & 1) !== 0) continue;
-      if (freeC < cpu || freeM < mem || freeD < disk || freeG < gpu || freeP < ports) {
+      let load = 0;
+      if (summarise) {
+        rows++;
+        if (freeC > fCpu) fCpu = freeC;
+        if (freeM > fMem) fMem = freeM;
+        if (freeD > fDisk) fDisk = freeD;
+        if (freeG > fGpu) fGpu = freeG;
+        if (freeP > fPorts) fPorts = freeP;
+        if (cg < minCg) minCg = cg;
+        load = loadUnits(uc, cc, rc, um, cm, rm);
+        if (load > maxLoad) maxLoad = load;
+        if (load < minLoad) minLoad = load;
+        const lc = cpuLevel(freeC);
+        const lm = memLevel(freeM);
+        const cell = lc * FIT_GRID + lm;
+        if (load > grid[cell]!) grid[cell] = load;
+        if (freeC > topC[lc]!) topC[lc] = freeC;
+        if (freeM > topM[lm]!) topM[lm] = freeM;
+        if (busy) continue;
+      }
+      if (!fits) {
         misses++;
         continue;
       }
       let sc: number;
       if (inline) {
-        const mean = meanAfterUnits(load, share);
+        // Exactly binpackScore / spreadScore (scoring/), from the values already in hand.
+        const mean = meanAfterUnits(summarise ? load : loadUnits(uc, cc, rc, um, cm, rm), share);
         sc = spread ? 1 - mean : mean;
         if (penalise && cg > 0) sc -= GPU_NODE_PENALTY;
       } else {
         sc = score(policy, v, row, cpu, mem, gpu);
       }
+      // Ties keep the earlier row (Candidates.consider): rank order is the tie-break.
       if (sc > best && this.offerBest(v, q, c, row, ver, sc)) best = sc;
     }
     c.resourceMisses += misses;
+    if (!summarise) return;
     acc.up = rows;
     acc.freeCpu = fCpu;
     acc.freeMem = fMem;
@@ -374,6 +327,13 @@ export class ExactSelector {
     acc.minCapMem = minCm;
     acc.maxCapMem = maxCm;
     acc.minCapGpu = minCg;
-    acc.store(v, shard);
+  }
+
+  /** Constraints (the costly check, so last), then the version, then the row is the new best. */
+  private offerBest(v: TableView, q: PlacementQuery, c: Candidates, row: number, ver: number, sc: number): boolean {
+    if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
+    if (Atomics.load(v.version, row) !== ver) return false; // a writer moved it while we read: in flight
+    c.consider(row, ver, sc);
+    return true;
   }
 }
