@@ -31,7 +31,7 @@ import type { AgentOffer } from './offer.js';
 import { SandboxGc } from './sandbox-gc.js';
 import type { SandboxGcOptions } from './sandbox-gc.js';
 import type { StatusRetryOptions } from './status-updates.js';
-import { ExecutorTask, makeStatus } from './task.js';
+import { ExecutorTask, UNKNOWN_TASK_KILLED, makeStatus } from './task.js';
 import type { StatusFields, TaskContext } from './task.js';
 import { sharedTimers } from './timers.js';
 
@@ -296,9 +296,7 @@ export class Agent {
   #kill(taskId: string, graceMs: number | undefined): void {
     const t = this.#tasks.get(taskId);
     if (t === undefined) {
-      // Nothing runs under that id (a launch that never arrived, or a task long gone): say so, so the master
-      // does not wait for a KILLED that would never come.
-      this.#sendBare(taskId, { state: 'killed', reason: 'unknown_task', message: 'the agent does not run this task' });
+      this.#sendBare(taskId, UNKNOWN_TASK_KILLED);
       return;
     }
     if (t.terminal) return; // its terminal update is already on its way

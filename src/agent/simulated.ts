@@ -16,7 +16,7 @@ import { checkAgentId } from './isolation/limits.js';
 import { parseOffer } from './offer.js';
 import type { AgentOffer } from './offer.js';
 import type { StatusRetryOptions } from './status-updates.js';
-import { makeStatus } from './task.js';
+import { UNKNOWN_TASK_KILLED, makeStatus } from './task.js';
 import type { StatusFields, TaskPhase } from './task.js';
 import { sharedTimers } from './timers.js';
 import type { Timer, TimerQueue } from './timers.js';
@@ -164,7 +164,7 @@ export class SimulatedAgent {
   kill(taskId: string): void {
     const t = this.#tasks.get(taskId);
     if (t === undefined) {
-      this.#send(taskId, { state: 'killed', reason: 'unknown_task', message: 'the agent does not run this task' });
+      this.#send(taskId, UNKNOWN_TASK_KILLED);
       return;
     }
     if (isTerminal(t.phase)) return;

@@ -288,6 +288,12 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The answer to a KillTask for an id the agent does not run (a launch that never arrived, a task long gone), so
+ * that the master does not wait for a KILLED that would never come.
+ */
+export const UNKNOWN_TASK_KILLED: Readonly<StatusFields> = { state: 'killed', reason: 'unknown_task', message: 'the agent does not run this task' };
+
 /** Stamps fields into a wire status. */
 export function makeStatus(taskId: string, fields: StatusFields, uuid: string, now: number): TaskStatusMsg {
   const { state, ...rest } = fields;

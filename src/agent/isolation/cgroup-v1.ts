@@ -4,20 +4,23 @@
  * `<mount>/<root>/<taskId>`, where root defaults to `borealis/<agentId>`, the way Mesos keeps `mesos/<id>`.
  */
 import path from 'node:path';
-import { ClosedError, InvalidArgumentError } from '../../api/errors.js';
 import type { Isolator, IsolatorHandle, ResourceLimits, ResourceUsage } from './types.js';
 import {
+  CgroupHandle,
   checkCgroupRoot,
+  destroyHandle,
   drain,
+  handleOf,
+  liveHandleOf,
   exists,
   listProcs,
-  makeDir,
+  makeFreshDir,
   parseKeyedCounters,
   parseMountinfo,
   readMountinfo,
   readNumber,
   readText,
-  removeDir,
+  removeDirsQuietly,
   removeEmptyLevels,
   tryWriteValue,
   v1Hierarchies,
@@ -37,14 +40,15 @@ export interface CgroupV1Options {
 
 type V1Controller = 'memory' | 'cpu' | 'cpuacct';
 
-class V1Handle implements IsolatorHandle {
-  destroyed = false;
+class V1Handle extends CgroupHandle {
   constructor(
-    readonly taskId: string,
-    readonly limits: Readonly<ResourceLimits>,
+    taskId: string,
+    limits: Readonly<ResourceLimits>,
     /** Task cgroup per controller; co-mounted controllers share one directory. */
-    readonly dirs: ReadonlyMap<V1Controller, string>,
-  ) {}
+    readonly byController: ReadonlyMap<V1Controller, string>,
+  ) {
+    super(taskId, limits, [...new Set(byController.values())]);
+  }
 }
 
 export class CgroupV1Isolator implements Isolator {
@@ -86,14 +90,7 @@ export class CgroupV1Isolator implements Isolator {
     for (const [c, mount] of this.#mounts) dirs.set(c, path.join(mount, this.root, taskId));
     const unique = [...new Set(dirs.values())];
     try {
-      for (const dir of unique) {
-        // A cgroup left by a crashed agent for the same task id holds stale processes and counters: start clean.
-        if (await exists(dir)) {
-          await drain(dir);
-          await removeDir(dir);
-        }
-        await makeDir(dir);
-      }
+      for (const dir of unique) await makeFreshDir(dir, drain);
       const mem = dirs.get('memory')!;
       const bytes = memoryLimitBytes(lim);
       await writeValue(path.join(mem, 'memory.limit_in_bytes'), bytes);
@@ -109,7 +106,7 @@ export class CgroupV1Isolator implements Isolator {
       }
       return new V1Handle(taskId, lim, dirs);
     } catch (err) {
-      for (const dir of unique) await removeDir(dir).catch(() => undefined);
+      await removeDirsQuietly(unique);
       throw err;
     }
   }
@@ -118,13 +115,13 @@ export class CgroupV1Isolator implements Isolator {
     const h = this.#own(handle);
     // v1 moves only the written pid; children forked earlier stay behind, which is why the executor attaches
     // before the task's command is exec'd.
-    for (const dir of new Set(h.dirs.values())) await writeValue(path.join(dir, 'cgroup.procs'), pid);
+    for (const dir of h.dirs) await writeValue(path.join(dir, 'cgroup.procs'), pid);
   }
 
   async usage(handle: IsolatorHandle): Promise<ResourceUsage> {
     const h = this.#own(handle);
-    const rssBytes = await readNumber(path.join(h.dirs.get('memory')!, 'memory.usage_in_bytes'));
-    const acct = h.dirs.get('cpuacct');
+    const rssBytes = await readNumber(path.join(h.byController.get('memory')!, 'memory.usage_in_bytes'));
+    const acct = h.byController.get('cpuacct');
     if (acct === undefined) return { rssBytes };
     const ns = await readNumber(path.join(acct, 'cpuacct.usage'));
     return { rssBytes, cpuSeconds: ns / 1e9 };
@@ -132,7 +129,7 @@ export class CgroupV1Isolator implements Isolator {
 
   async wasOomKilled(handle: IsolatorHandle, exitSignal?: NodeJS.Signals | null): Promise<boolean> {
     const h = this.#own(handle);
-    const mem = h.dirs.get('memory')!;
+    const mem = h.byController.get('memory')!;
     // The cgroup is always fresh (prepare removes stale ones), so any kill counted here was this task's.
     const kills = parseKeyedCounters(await readText(path.join(mem, 'memory.oom_control'))).get('oom_kill');
     if (kills !== undefined) return kills > 0;
@@ -142,13 +139,7 @@ export class CgroupV1Isolator implements Isolator {
   }
 
   async destroy(handle: IsolatorHandle): Promise<void> {
-    const h = this.#handle(handle);
-    if (h.destroyed) return;
-    h.destroyed = true;
-    const unique = [...new Set(h.dirs.values())];
-    // Processes that left the task's process group (setsid, double fork) are still in the cgroup: kill them first.
-    for (const dir of unique) await drain(dir);
-    for (const dir of unique) await removeDir(dir);
+    await destroyHandle(this.#handle(handle), drain);
   }
 
   async close(): Promise<void> {
@@ -157,22 +148,19 @@ export class CgroupV1Isolator implements Isolator {
 
   /** The task's cgroup directory in one controller's hierarchy, if that controller is in use. */
   dirOf(handle: IsolatorHandle, controller: V1Controller): string | undefined {
-    return this.#handle(handle).dirs.get(controller);
+    return this.#handle(handle).byController.get(controller);
   }
 
   /** Pids currently in the task's memory cgroup (for diagnostics and tests). */
   async pids(handle: IsolatorHandle): Promise<number[]> {
-    return listProcs(this.#own(handle).dirs.get('memory')!);
+    return listProcs(this.#own(handle).byController.get('memory')!);
   }
 
   #handle(handle: IsolatorHandle): V1Handle {
-    if (!(handle instanceof V1Handle)) throw new InvalidArgumentError('handle was not prepared by the cgroup-v1 isolator');
-    return handle;
+    return handleOf(handle, V1Handle, this.name);
   }
 
   #own(handle: IsolatorHandle): V1Handle {
-    const h = this.#handle(handle);
-    if (h.destroyed) throw new ClosedError(`cgroup of task ${h.taskId}`);
-    return h;
+    return liveHandleOf(handle, V1Handle, this.name);
   }
 }

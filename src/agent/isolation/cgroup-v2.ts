@@ -3,20 +3,23 @@
  * cpu.weight and cpu.max, reporting memory.current, cpu.stat usage_usec and the oom_kill count of memory.events.
  */
 import path from 'node:path';
-import { ClosedError, InvalidArgumentError } from '../../api/errors.js';
 import type { Isolator, IsolatorHandle, ResourceLimits, ResourceUsage } from './types.js';
 import {
+  CgroupHandle,
   checkCgroupRoot,
+  destroyHandle,
   drain,
-  exists,
+  handleOf,
+  liveHandleOf,
   listProcs,
   makeDir,
+  makeFreshDir,
   parseKeyedCounters,
   parseMountinfo,
   readMountinfo,
   readNumber,
   readText,
-  removeDir,
+  removeDirsQuietly,
   removeEmptyLevels,
   tryWriteValue,
   v2MountPoint,
@@ -34,13 +37,14 @@ export interface CgroupV2Options {
   mountPoint?: string;
 }
 
-class V2Handle implements IsolatorHandle {
-  destroyed = false;
+class V2Handle extends CgroupHandle {
   constructor(
-    readonly taskId: string,
-    readonly limits: Readonly<ResourceLimits>,
+    taskId: string,
+    limits: Readonly<ResourceLimits>,
     readonly dir: string,
-  ) {}
+  ) {
+    super(taskId, limits, [dir]);
+  }
 }
 
 /** `cpu.max` takes "<quota> <period>" in microseconds. */
@@ -109,11 +113,7 @@ export class CgroupV2Isolator implements Isolator {
     const lim = checkLimits(limits);
     await this.#ensureRoot();
     const dir = path.join(this.mountPoint, this.root, taskId);
-    if (await exists(dir)) {
-      await killAll(dir);
-      await removeDir(dir);
-    }
-    await makeDir(dir);
+    await makeFreshDir(dir, killAll);
     try {
       await writeValue(path.join(dir, 'memory.max'), memoryLimitBytes(lim));
       await tryWriteValue(path.join(dir, 'memory.swap.max'), 0); // the limit means RAM; absent without swap
@@ -124,7 +124,7 @@ export class CgroupV2Isolator implements Isolator {
         if (this.#cfsQuota) await writeValue(path.join(dir, 'cpu.max'), formatCpuMax(lim.cpusMilli));
       }
     } catch (err) {
-      await removeDir(dir).catch(() => undefined);
+      await removeDirsQuietly([dir]);
       throw err;
     }
     return new V2Handle(taskId, lim, dir);
@@ -150,12 +150,7 @@ export class CgroupV2Isolator implements Isolator {
   }
 
   async destroy(handle: IsolatorHandle): Promise<void> {
-    const h = this.#handle(handle);
-    if (h.destroyed) return;
-    h.destroyed = true;
-    // Processes that left the task's process group (setsid, double fork) are still in the cgroup: kill them first.
-    await killAll(h.dir);
-    await removeDir(h.dir);
+    await destroyHandle(this.#handle(handle), killAll);
   }
 
   async close(): Promise<void> {
@@ -168,14 +163,11 @@ export class CgroupV2Isolator implements Isolator {
   }
 
   #handle(handle: IsolatorHandle): V2Handle {
-    if (!(handle instanceof V2Handle)) throw new InvalidArgumentError('handle was not prepared by the cgroup-v2 isolator');
-    return handle;
+    return handleOf(handle, V2Handle, this.name);
   }
 
   #own(handle: IsolatorHandle): V2Handle {
-    const h = this.#handle(handle);
-    if (h.destroyed) throw new ClosedError(`cgroup of task ${h.taskId}`);
-    return h;
+    return liveHandleOf(handle, V2Handle, this.name);
   }
 }
 

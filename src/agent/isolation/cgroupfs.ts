@@ -6,7 +6,8 @@ import { readFile, rmdir, writeFile, mkdir, access } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { InvalidArgumentError } from '../../api/errors.js';
+import { ClosedError, InvalidArgumentError } from '../../api/errors.js';
+import type { IsolatorHandle, ResourceLimits } from './types.js';
 
 /**
  * How long `drain` waits for killed processes to leave a cgroup: SIGKILL is asynchronous, and a process in
@@ -230,4 +231,55 @@ export async function removeEmptyLevels(mountPoint: string, root: string): Promi
       return; // EBUSY / ENOTEMPTY: still in use.
     }
   }
+}
+
+/**
+ * What both isolators keep per task: its limits, its distinct cgroup directories (co-mounted v1 controllers share
+ * one) and whether destroy has run, so that a second destroy is a no-op and any other use of the handle is refused.
+ */
+export class CgroupHandle implements IsolatorHandle {
+  destroyed = false;
+  constructor(
+    readonly taskId: string,
+    readonly limits: Readonly<ResourceLimits>,
+    readonly dirs: readonly string[],
+  ) {}
+}
+
+/** The handle as the isolator's own type; a handle from another isolator is a caller bug. */
+export function handleOf<H extends CgroupHandle>(handle: IsolatorHandle, type: abstract new (...args: never[]) => H, isolator: string): H {
+  if (!(handle instanceof type)) throw new InvalidArgumentError(`handle was not prepared by the ${isolator} isolator`);
+  return handle;
+}
+
+/** As handleOf, and refused once destroyed: its cgroup is gone. */
+export function liveHandleOf<H extends CgroupHandle>(handle: IsolatorHandle, type: abstract new (...args: never[]) => H, isolator: string): H {
+  const h = handleOf(handle, type, isolator);
+  if (h.destroyed) throw new ClosedError(`cgroup of task ${h.taskId}`);
+  return h;
+}
+
+/** Creates a task's cgroup; one left by a crashed agent for the same task id holds stale processes and counters. */
+export async function makeFreshDir(dir: string, kill: (dir: string) => Promise<void>): Promise<void> {
+  if (await exists(dir)) {
+    await kill(dir);
+    await removeDir(dir);
+  }
+  await makeDir(dir);
+}
+
+/** Removes directories a failed prepare created; the original error is what the caller reports. */
+export async function removeDirsQuietly(dirs: readonly string[]): Promise<void> {
+  for (const dir of dirs) await removeDir(dir).catch(() => undefined);
+}
+
+/**
+ * Destroys a task's cgroups once. Processes that left the task's process group (setsid, double fork) are still in
+ * the cgroup, so every directory is emptied with `kill` before any is removed.
+ */
+export async function destroyHandle(h: CgroupHandle, kill: (dir: string) => Promise<void>): Promise<void> {
+  if (h.destroyed) return;
+  h.destroyed = true;
+  for (const dir of h.dirs) await kill(dir);
+  for (const dir of h.dirs) await removeDir(dir);
 }
