@@ -3,7 +3,7 @@
  * mean: 404 -> NOT_FOUND, other error responses -> SERVER_ERROR, no connection -> UNREACHABLE.
  */
 import { request } from 'undici';
-import { parseListen } from '../transport/listen.js';
+import { formatAddress, parseListen } from '../transport/listen.js';
 import { CliError, ExitCode } from './exit.js';
 
 /** The environment variable naming the master the CLI talks to; `--master` wins over it. */
@@ -18,7 +18,7 @@ export function resolveMaster(flag: string | undefined, env: NodeJS.ProcessEnv =
   const text = flag ?? (env[MASTER_ENV] || DEFAULT_MASTER);
   try {
     const a = parseListen(text, flag !== undefined ? '--master' : env[MASTER_ENV] ? MASTER_ENV : 'master');
-    return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+    return formatAddress(a);
   } catch (err) {
     throw new CliError(ExitCode.USAGE, (err as Error).message);
   }
@@ -52,19 +52,25 @@ export class ApiClient {
       throw new CliError(ExitCode.UNREACHABLE, `cannot reach the master at ${this.base} (${code}: ${e.message ?? String(err)})`);
     }
     const text = await res.body.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (res.statusCode >= 200 && res.statusCode < 300) return json as T;
-    const e = (json ?? {}) as { code?: string; message?: string; problems?: { path: string; message: string }[] };
-    throw new CliError(
-      res.statusCode === 404 ? ExitCode.NOT_FOUND : ExitCode.SERVER_ERROR,
-      `${e.code ?? `HTTP ${res.statusCode}`}: ${e.message ?? text.trim()}`,
-      e.problems ?? [],
-      e.code,
-    );
+    if (res.statusCode >= 200 && res.statusCode < 300) return parseJson(text) as T;
+    const e = errorResponse(res.statusCode, text);
+    throw new CliError(res.statusCode === 404 ? ExitCode.NOT_FOUND : ExitCode.SERVER_ERROR, e.message, e.problems, e.code);
   }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : (JSON.parse(text) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The master's error body (`{code, message, problems?}`, src/api/errors.ts) as one line, `CODE: message`; a
+ * body that is not one (a proxy's page) shows as `HTTP status: text`.
+ */
+export function errorResponse(status: number, text: string): { message: string; problems: { path: string; message: string }[]; code?: string } {
+  const e = (parseJson(text) ?? {}) as { code?: string; message?: string; problems?: { path: string; message: string }[] };
+  return { message: `${e.code ?? `HTTP ${status}`}: ${e.message ?? text.trim()}`, problems: e.problems ?? [], code: e.code };
 }

@@ -70,10 +70,11 @@ export async function agentsCommand(flags: ClientFlags, out: Out): Promise<void>
 }
 
 export async function statusCommand(flags: ClientFlags, out: Out): Promise<void> {
-  const c = await client(flags).get<ClusterView>('/v1/cluster');
+  const api = client(flags);
+  const c = await api.get<ClusterView>('/v1/cluster');
   print(out, flags, c, () =>
     [
-      `master   ${client(flags).base}`,
+      `master   ${api.base}`,
       `agents   ${c.agents.total} (up ${c.agents.up}, draining ${c.agents.draining}, lost ${c.agents.lost})`,
       `jobs     ${c.jobs}`,
       `tasks    ${counts(c.tasks)}`,

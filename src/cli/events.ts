@@ -14,7 +14,7 @@ import {
   type StreamMessage,
   decodeFrameProto,
 } from '../proto/events.js';
-import { resolveMaster } from './client.js';
+import { errorResponse, resolveMaster } from './client.js';
 import { CliError, ExitCode, usage } from './exit.js';
 
 export interface EventsFlags {
@@ -166,20 +166,10 @@ export async function eventsCommand(flags: EventsFlags, out: Out, err: Out): Pro
         res.on('end', () => {
           const status = res.statusCode ?? 0;
           if (status === 503 && everOpen) return retry();
-          let e: { code?: string; message?: string } = {};
-          try {
-            e = JSON.parse(body) as typeof e;
-          } catch {
-            // not our error body
-          }
-          finish(
-            new CliError(
-              status === 400 ? ExitCode.USAGE : status === 404 ? ExitCode.NOT_FOUND : ExitCode.SERVER_ERROR,
-              `${e.code ?? `HTTP ${status}`}: ${e.message ?? body.trim()}`,
-              [],
-              e.code,
-            ),
-          );
+          const e = errorResponse(status, body);
+          const exit = status === 400 ? ExitCode.USAGE : status === 404 ? ExitCode.NOT_FOUND : ExitCode.SERVER_ERROR;
+          // The message already lists the query's problems: they are not repeated line by line.
+          finish(new CliError(exit, e.message, [], e.code));
         });
       });
       ws.on('error', (e: Error & { code?: string }) => {

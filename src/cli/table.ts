@@ -1,3 +1,5 @@
+import { TASK_STATES } from '../proto/index.js';
+
 /** Plain aligned columns, kubectl style: a header row, two spaces between columns, no borders. */
 export function table(headers: string[], rows: (string | number | undefined)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined || c === '' ? '-' : String(c))))];
@@ -7,8 +9,7 @@ export function table(headers: string[], rows: (string | number | undefined)[][]
 
 /** `running=3 pending=1` from a count-by-state object, in lifecycle order. */
 export function counts(by: Partial<Record<string, number>>): string {
-  const order = ['pending', 'staging', 'starting', 'running', 'finished', 'failed', 'killed', 'lost'];
-  const parts = order.filter((s) => (by[s] ?? 0) > 0).map((s) => `${s}=${by[s]}`);
+  const parts = TASK_STATES.filter((s) => (by[s] ?? 0) > 0).map((s) => `${s}=${by[s]}`);
   return parts.length > 0 ? parts.join(' ') : '-';
 }
 

@@ -188,6 +188,7 @@ export class EventStream {
   /** @internal The encoded event (cached per seq). */
   encoded(e: ClusterEvent, encoding: 'protobuf'): Uint8Array;
   encoded(e: ClusterEvent, encoding: 'json'): string;
+  encoded(e: ClusterEvent, encoding: EventEncoding): Uint8Array | string;
   encoded(e: ClusterEvent, encoding: EventEncoding): Uint8Array | string {
     const i = e.seq % this.#bus.capacity;
     if (this.#cacheSeq[i] !== e.seq) {
@@ -204,20 +205,11 @@ export class EventStream {
     const key = `${encoding}:${from}:${to}`;
     const hit = this.#inFlush ? this.#frames.get(key) : undefined;
     if (hit !== undefined) return hit;
-    const frame = encoding === 'protobuf' ? encodeBatchProto(this.#collect(from, to, 'protobuf')) : encodeBatchJson(this.#collect(from, to, 'json'));
+    const parts: (Uint8Array | string)[] = [];
+    for (let s = from; s <= to; s++) parts.push(this.encoded(this.#bus.at(s)!, encoding));
+    const frame = batchFrame(encoding, parts);
     if (this.#inFlush) this.#frames.set(key, frame);
     return frame;
-  }
-
-  #collect(from: number, to: number, encoding: 'protobuf'): Uint8Array[];
-  #collect(from: number, to: number, encoding: 'json'): string[];
-  #collect(from: number, to: number, encoding: EventEncoding): (Uint8Array | string)[] {
-    const out: (Uint8Array | string)[] = [];
-    for (let s = from; s <= to; s++) {
-      const e = this.#bus.at(s)!;
-      out.push(encoding === 'protobuf' ? this.encoded(e, 'protobuf') : this.encoded(e, 'json'));
-    }
-    return out;
   }
 
   #onPublish(): void {
@@ -311,21 +303,12 @@ export class Subscription {
         continue;
       }
       let seq = from;
-      if (this.encoding === 'protobuf') {
-        const out: Uint8Array[] = [];
-        for (; seq <= last && out.length < maxBatchEvents; seq++) {
-          const e = bus.at(seq)!;
-          if (matches(this.filter, e)) out.push(this.#hub.encoded(e, 'protobuf'));
-        }
-        if (out.length > 0) this.#sendFrame(encodeBatchProto(out));
-      } else {
-        const out: string[] = [];
-        for (; seq <= last && out.length < maxBatchEvents; seq++) {
-          const e = bus.at(seq)!;
-          if (matches(this.filter, e)) out.push(this.#hub.encoded(e, 'json'));
-        }
-        if (out.length > 0) this.#sendFrame(encodeBatchJson(out));
+      const out: (Uint8Array | string)[] = [];
+      for (; seq <= last && out.length < maxBatchEvents; seq++) {
+        const e = bus.at(seq)!;
+        if (matches(this.filter, e)) out.push(this.#hub.encoded(e, this.encoding));
       }
+      if (out.length > 0) this.#sendFrame(batchFrame(this.encoding, out));
       this.cursor = seq - 1;
     }
   }
@@ -355,6 +338,11 @@ export class Subscription {
     if (typeof frame === 'string') this.#sink.sendText(frame, this.#onWritten);
     else this.#sink.send(frame, this.#onWritten);
   }
+}
+
+/** A batch frame from events already encoded in `encoding` (the cached per-seq encodings: no re-encode). */
+function batchFrame(encoding: EventEncoding, parts: (Uint8Array | string)[]): Uint8Array | string {
+  return encoding === 'protobuf' ? encodeBatchProto(parts as Uint8Array[]) : encodeBatchJson(parts as string[]);
 }
 
 /** A WebSocket close reason is at most 123 bytes of UTF-8; the close message before it carries the whole text. */

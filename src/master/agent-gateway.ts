@@ -251,7 +251,6 @@ export class AgentGateway {
         id,
         hostname: reg.hostname || id,
         host: '',
-        address: '',
         peer: '',
         isolation: reg.isolation || 'unknown',
         attributes,
@@ -282,7 +281,6 @@ export class AgentGateway {
     // The agent's own word for where it is reachable; the peer's port is the connection's ephemeral
     // one, meaningless to anyone else, so only its host stands in when nothing was advertised.
     a.host = reg.advertiseIp || hostOf(session.conn.remoteAddress) || a.hostname;
-    a.address = a.host;
     a.session = session;
     a.lastSeenAt = performance.now();
     a.lastHeartbeatAt = Date.now();

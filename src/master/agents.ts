@@ -16,8 +16,6 @@ export interface AgentRecord {
   hostname: string;
   /** Where its tasks' endpoints are reachable: advertise_ip, else the connection's peer host. */
   host: string;
-  /** What the agent advertises (advertise_ip, no port; else the peer's host): the address users see. */
-  address: string;
   /** host:port of the connection's far end as last seen (for logs and debugging; the port is ephemeral). */
   peer: string;
   isolation: string;
@@ -49,7 +47,8 @@ export function agentView(a: AgentRecord, allocator: Allocator, tasks: number): 
   return {
     id: a.id,
     hostname: a.hostname,
-    address: a.address,
+    // The address users see is the same host tasks are reached at.
+    address: a.host,
     peer: a.peer,
     state: a.state,
     isolation: a.isolation,

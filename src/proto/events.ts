@@ -13,7 +13,7 @@
 import protobuf from 'protobufjs';
 import type { AgentView, ClusterEvent, ClusterView, JobView, TaskView } from '../master/types.js';
 import { BorealisError, ErrorCodes } from '../api/errors.js';
-import { root, taskStateFromWire, taskStateToWire } from './index.js';
+import { TO_OBJECT, root, taskStateFromWire, taskStateToWire } from './index.js';
 
 export const EVENTS_PROTOBUF_SUBPROTOCOL = 'borealis.v1.protobuf';
 export const EVENTS_JSON_SUBPROTOCOL = 'borealis.v1.json';
@@ -150,8 +150,6 @@ export function encodeControlProto(m: HelloMessage | ResyncMessage | CloseMessag
 export function encodeControlJson(m: HelloMessage | ResyncMessage | CloseMessage): string {
   return JSON.stringify(m);
 }
-
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: false, arrays: true, objects: true, oneofs: false };
 
 interface EventMsg {
   seq?: number;

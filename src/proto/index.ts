@@ -91,7 +91,8 @@ export interface MasterMessage {
   error?: { code: string; message: string };
 }
 
-const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: false, arrays: true, objects: true, oneofs: false };
+/** How decoded messages become plain objects (the *Msg shapes): longs as numbers, enums as numbers, no defaults. */
+export const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: false, arrays: true, objects: true, oneofs: false };
 
 function decode<T>(type: protobuf.Type, bytes: Uint8Array): T {
   let msg: protobuf.Message;
