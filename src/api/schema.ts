@@ -69,6 +69,16 @@ export const JOB_SPEC_SCHEMA = {
       properties: { maxRetries: { type: 'integer', minimum: 0, maximum: 1000 }, backoffMs: ms(0), maxBackoffMs: ms(0) },
     },
     killGraceMs: ms(0),
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        hosts: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', minLength: 1, maxLength: 253 } },
+        pathPrefix: { type: 'string', pattern: '^/', maxLength: 1024 },
+        portIndex: count,
+        weight: { type: 'number', exclusiveMinimum: 0, maximum: 10_000 },
+      },
+    },
   },
 } as const;
 

@@ -301,7 +301,7 @@ export class AgentGateway {
     this.host.emit({
       type: kind === 'new' ? 'agent_registered' : 'agent_reregistered',
       agentId: id,
-      data: { hostname: a.hostname, host: a.host, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length, returned: kind === 'returned' },
+      data: { hostname: a.hostname, host: a.host, cpus: a.capacity.cpus / 1000, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length, returned: kind === 'returned' },
     });
     this.host.log.info({ agent: id, kind, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length }, 'agent registered');
     this.host.wakePlacement('topology');
@@ -334,7 +334,14 @@ export class AgentGateway {
       this.refuse(t, a, `unknown task state ${st.state}`, ErrorCodes.PROTOCOL);
       return;
     }
-    if (this.host.store.jobs.get(t.job)?.spec.healthCheck && (to === 'running' || to === t.state)) t.healthy = st.healthy === true;
+    if (this.host.store.jobs.get(t.job)?.spec.healthCheck && (to === 'running' || to === t.state)) {
+      const healthy = st.healthy === true;
+      if (t.healthy !== healthy) {
+        t.healthy = healthy;
+        // The balancer adds or removes the endpoint on this; it is not a transition (no `state`).
+        this.host.emit({ type: 'task_health', job: t.job, taskId: t.id, agentId: a.id, data: { healthy } });
+      }
+    }
     if (to === t.state) return; // a repeat: idempotent
     // An older progress state after a newer one (STARTING after RUNNING): the agent resending an
     // update it had no ack for when the connection dropped, while its Register already carried the

@@ -25,9 +25,13 @@ const TOP_FIELDS = new Set([
   'healthCheck',
   'restartPolicy',
   'killGraceMs',
+  'http',
 ]);
 const HEALTH_FIELDS = new Set(['path', 'portIndex', 'intervalMs', 'timeoutMs', 'consecutiveFailures', 'gracePeriodMs']);
 const RESTART_FIELDS = new Set(['maxRetries', 'backoffMs', 'maxBackoffMs']);
+const HTTP_FIELDS = new Set(['hosts', 'pathPrefix', 'portIndex', 'weight']);
+/** A DNS name, optionally with a leading `*.` wildcard label; the balancer matches Host case-insensitively. */
+const HOST_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
 export interface ValidatedJob {
   /** A deep copy of the spec: later changes to the caller's object do not reach the master. */
@@ -83,6 +87,7 @@ export function validateJobSpec(input: unknown): ValidatedJob {
   }
   checkHealth(s.healthCheck, resources?.ports, problems);
   checkRestart(s.restartPolicy, problems);
+  checkHttp(s.http, s.type, resources?.ports, problems);
   if (s.killGraceMs !== undefined) checkMs(s.killGraceMs, 'killGraceMs', 0, problems);
 
   if (problems.length > 0) throw new InvalidJobSpecError(problems);
@@ -132,6 +137,24 @@ function checkHealth(h: unknown, ports: number | undefined, problems: FieldProbl
   if (h.consecutiveFailures !== undefined && (typeof h.consecutiveFailures !== 'number' || !Number.isInteger(h.consecutiveFailures) || h.consecutiveFailures < 1)) {
     problems.push({ path: 'healthCheck.consecutiveFailures', message: 'must be a whole number >= 1' });
   }
+}
+
+function checkHttp(h: unknown, type: unknown, ports: number | undefined, problems: FieldProblem[]): void {
+  if (h === undefined || !checkObject(h, 'http', HTTP_FIELDS, problems)) return;
+  if (type === 'batch') problems.push({ path: 'http', message: 'only services take traffic through the balancer' });
+  if (h.hosts !== undefined) {
+    if (!Array.isArray(h.hosts) || h.hosts.length === 0 || h.hosts.length > 64) problems.push({ path: 'http.hosts', message: 'must be a list of 1..64 host names' });
+    else h.hosts.forEach((v, i) => {
+      if (typeof v !== 'string' || v.length > 253 || !HOST_RE.test(v)) problems.push({ path: `http.hosts[${i}]`, message: 'must be a DNS name (optionally *.suffix)' });
+    });
+  }
+  if (h.pathPrefix !== undefined && (typeof h.pathPrefix !== 'string' || !h.pathPrefix.startsWith('/') || h.pathPrefix.length > 1024 || /[?#\s]/.test(h.pathPrefix))) {
+    problems.push({ path: 'http.pathPrefix', message: 'must be a path starting with / (no query, fragment or spaces)' });
+  }
+  const index = h.portIndex ?? 0;
+  if (typeof index !== 'number' || !Number.isInteger(index) || index < 0) problems.push({ path: 'http.portIndex', message: 'must be a whole number >= 0' });
+  else if (ports !== undefined && index >= ports) problems.push({ path: 'http.portIndex', message: `routes to port ${index} but resources.ports asks for ${ports}` });
+  if (h.weight !== undefined && (typeof h.weight !== 'number' || !(h.weight > 0) || h.weight > 10_000)) problems.push({ path: 'http.weight', message: 'must be a number in (0, 10000]' });
 }
 
 function checkRestart(r: unknown, problems: FieldProblem[]): void {

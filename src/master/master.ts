@@ -197,13 +197,15 @@ export class Master {
   /** Validates and creates a job; resolves once it is durable, with its instances pending placement. */
   async submitJob(spec: JobSpec): Promise<JobView> {
     this.assertUsable();
-    const { spec: s } = validateJobSpec(spec);
+    const { spec: s, resources } = validateJobSpec(spec);
     const old = this.store.jobs.get(s.name);
     // A name is free again once its job ended and its last task is gone (Aurora allows re-creating a killed job).
     if (old && (old.state === 'running' || hasActive(old))) throw new DuplicateJobError(s.name);
     const at = Date.now();
     this.write({ t: 'job', at, spec: s });
-    this.emit({ type: 'job_submitted', at, job: s.name, data: { type: s.type, instances: s.instances } });
+    const data: Record<string, unknown> = { type: s.type, instances: s.instances, cpus: resources.cpus / 1000 };
+    if (s.http) data.http = s.http;
+    this.emit({ type: 'job_submitted', at, job: s.name, data });
     this.markDirty(s.name, 'all');
     this.convergeNow();
     await this.durable();
@@ -260,7 +262,7 @@ export class Master {
     const t = this.store.tasks.get(id);
     if (!t) throw unknownTask(id);
     if (!isTerminal(t.state)) {
-      this.killTasks([id]);
+      this.killTasks([id], 'killed by request');
       this.convergeNow();
     }
     await this.durable();
@@ -519,7 +521,7 @@ export class Master {
         for (const i of which === 'all' ? instancesOf(job) : which) {
           if (this.convergeInstance(job, i, create, kill) === 'exhausted') exhausted = true;
         }
-        if (kill.length > 0) this.killTasks(kill);
+        if (kill.length > 0) this.killTasks(kill, job.state === 'running' ? 'instance no longer wanted' : `job ${job.state}`);
         if (create.length > 0) this.createTasks(job, create);
         if (job.spec.type === 'batch' && job.state === 'running') {
           if (exhausted) this.setJobState(job, 'failed');
@@ -581,7 +583,7 @@ export class Master {
   }
 
   /** Kills tasks: pending ones at once, those on agents through a KillTask (they end when the agent says so). */
-  private killTasks(ids: readonly string[]): void {
+  private killTasks(ids: readonly string[], reason: string): void {
     const pending: TaskRecord[] = [];
     const onAgent: TaskRecord[] = [];
     for (const id of ids) {
@@ -595,6 +597,7 @@ export class Master {
     for (const t of onAgent) {
       this.sendKill(t);
       this.watchdog.killSent(t.id);
+      this.emit({ type: 'task_killing', job: t.job, taskId: t.id, ...(t.agentId === undefined ? {} : { agentId: t.agentId }), data: { reason } });
     }
   }
 

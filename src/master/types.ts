@@ -38,6 +38,20 @@ export interface JobSpec {
     maxBackoffMs?: number;
   };
   killGraceMs?: number;
+  /** Traffic through the load balancer (services only). */
+  http?: HttpRouteSpec;
+}
+
+/**
+ * How the balancer routes to a service: requests whose Host is one of `hosts` (any host when absent) and whose
+ * path starts with `pathPrefix` (default `/`) go to the service's running, healthy instances on assigned port
+ * `portIndex` (default 0). `weight` is every instance's weight; without it an instance weighs its node's cpus.
+ */
+export interface HttpRouteSpec {
+  hosts?: string[];
+  pathPrefix?: string;
+  portIndex?: number;
+  weight?: number;
 }
 
 export type JobState = 'running' | 'finished' | 'failed' | 'killed';
@@ -119,8 +133,11 @@ export interface ClusterView {
  * - task_placed: the pending -> staging transition (`state: 'staging'`, `agentId`, `data.host`,
  *   `data.ports`); it is the only event for that transition, so a reducer that sets a task's state
  *   from every event carrying `taskId` + `state` sees every transition exactly once.
+ * - job_submitted: `data.type`, `instances`, `cpus` (per instance, cores) and `http` (the spec's section, if any).
  * - job_finished: `data.state` is 'finished' or 'failed'. job_scaled: `data.from`, `data.to`.
- * - agent_registered / agent_reregistered: `data.kept`, `lost`, `killed` (reconciliation counts).
+ * - agent_registered / agent_reregistered: `data.kept`, `lost`, `killed` (reconciliation counts), `cpus` (cores).
+ * - task_health (`data.healthy`) and task_killing (`data.reason`) carry `taskId`, `job`, `agentId` but no
+ *   `state`: they are not transitions, so the rule above holds.
  * Events are published once the change is durable in the journal, so `seq` order is commit order.
  */
 export interface ClusterEvent {
@@ -138,6 +155,12 @@ export interface ClusterEvent {
     | 'agent_lost'
     | 'agent_draining'
     | 'agent_removed'
+    /** A task's health check result changed (`data.healthy`): the balancer adds or removes the endpoint. */
+    | 'task_health'
+    /** The master asked an agent to kill a task (`data.reason`): the balancer drains it (no new requests). */
+    | 'task_killing'
+    /** A balancer's per-service and per-endpoint figures over the last interval (`data`: BalancerStats). */
+    | 'balancer_stats'
     /** Something was refused without changing state (an illegal transition an agent reported, a failed journal write); `data.code` is a BRL_ERR_* code. */
     | 'error';
   job?: string;

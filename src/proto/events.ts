@@ -36,6 +36,9 @@ export const EVENT_TYPES = [
   'agent_lost',
   'agent_draining',
   'agent_removed',
+  'task_health',
+  'task_killing',
+  'balancer_stats',
   'error',
 ] as const satisfies readonly ClusterEvent['type'][];
 type Missing = Exclude<ClusterEvent['type'], (typeof EVENT_TYPES)[number]>;

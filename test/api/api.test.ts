@@ -145,6 +145,12 @@ describe('bad input: refused with a stable code, state unchanged', () => {
       ['bad regex', { ...SPEC, constraints: [{ attribute: 'zone', operator: '~', value: '([' }] }, ['constraints[0].value']],
       ['missing fields', { name: 'x' }, ['command', 'instances', 'resources', 'type']],
       ['a health check without a port', { ...SPEC, resources: { cpus: 1, mem: 64 }, healthCheck: { path: '/h' } }, ['healthCheck.portIndex']],
+      [
+        'bad http routes',
+        { ...SPEC, resources: { cpus: 1, mem: 64, ports: 1 }, http: { hosts: ['ok.example', 'bad host!'], pathPrefix: 'api', portIndex: 1, weight: 0, tls: true } },
+        ['http.hosts[1]', 'http.pathPrefix', 'http.portIndex', 'http.tls', 'http.weight'],
+      ],
+      ['http on a batch job', { ...SPEC, type: 'batch', resources: { cpus: 1, mem: 64, ports: 1 }, http: {} }, ['http']],
       ['not an object', [1, 2], ['']],
     ];
     for (const [what, spec, expected] of cases) {

@@ -50,6 +50,39 @@ describe('Master events and metrics', () => {
     for (const t of ['job_submitted', 'job_scaled', 'job_finished', 'task_state', 'task_placed', 'agent_registered', 'agent_lost']) expect(types).toContain(t);
   });
 
+  it('tells the balancer what it needs: http routes and cpus on submit, health changes, kills before they land', async () => {
+    const m = await fx.open();
+    const live: ClusterEvent[] = [];
+    m.events.subscribe((e) => live.push(e));
+    const a = fx.agent({
+      id: 'a1',
+      // Healthy on the second report, so one task_health(false) then one task_health(true); repeats add nothing.
+      onLaunch: (t, agent) => {
+        agent.report(t.taskId, 'running', { healthy: false });
+        agent.report(t.taskId, 'running', { healthy: false });
+        agent.report(t.taskId, 'running', { healthy: true });
+      },
+      honourKills: false,
+    });
+    await a.connect(m);
+    const http = { hosts: ['web.example'], pathPrefix: '/api', portIndex: 0, weight: 2 };
+    await m.submitJob(service('web', 1, { resources: { cpus: 1.5, mem: '1Gi', ports: 1 }, healthCheck: { path: '/health' }, http }));
+    await waitFor(() => live.some((e) => e.type === 'task_health' && e.data?.healthy === true), 'healthy');
+    await m.killTask('web.0.0');
+    await waitFor(() => live.some((e) => e.type === 'task_killing'), 'killing');
+
+    expect(live.find((e) => e.type === 'job_submitted')?.data).toEqual({ type: 'service', instances: 1, cpus: 1.5, http });
+    expect(live.find((e) => e.type === 'agent_registered')?.data?.cpus).toBeGreaterThan(0);
+    const health = live.filter((e) => e.type === 'task_health');
+    expect(health.map((e) => e.data?.healthy)).toEqual([false, true]);
+    for (const e of health) expect(e).toMatchObject({ job: 'web', taskId: 'web.0.0', agentId: 'a1' });
+    const killing = live.filter((e) => e.type === 'task_killing');
+    expect(killing).toHaveLength(1);
+    expect(killing[0]).toMatchObject({ job: 'web', taskId: 'web.0.0', agentId: 'a1' });
+    expect(killing[0]!.state).toBeUndefined();
+    expect(m.getTask('web.0.0').state).toBe('running'); // the agent has not acted on it yet: still drainable
+  });
+
   it('exposes Prometheus metrics', async () => {
     const m = await fx.open();
     await fx.agent({ id: 'a1' }).connect(m);
