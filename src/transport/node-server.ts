@@ -1,63 +1,30 @@
 /**
- * HttpServer on `node:http` + `ws`: the native-free path (no compiler, no prebuilt binary), and the default until
- * the uWebSockets.js server lands behind the same interface.
+ * HttpServer on `node:http` + `ws`: the native-free path (no compiler, no prebuilt binary). Routing, error
+ * bodies and handshake checks are dispatch.ts'; this file only adapts node's request, upgrade and socket objects.
  */
 import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type WebSocket from 'ws';
-import { BorealisError, ErrorCodes, isBorealisError } from '../api/errors.js';
-import { Router } from './router.js';
-import {
-  DEFAULT_BODY_LIMIT_BYTES,
-  type ErrorBody,
-  type HttpHandler,
-  type HttpMethod,
-  type HttpRequest,
-  type HttpResponse,
-  type HttpServer,
-  type HttpServerOptions,
-  type ListenAddress,
-  type WsRoute,
-  type WsSocket,
-  type WsUpgradeRequest,
-} from './types.js';
+import { CLOSE_GRACE_MS, DEFAULT_WS_MAX_PAYLOAD, DISCARD_FACTOR, type UpgradeRefusal, formatPeer, parseTarget, renderBody } from './dispatch.js';
+import { ServerBase } from './server-base.js';
+import type { HttpMethod, HttpRequest, HttpResponse, HttpServerOptions, ListenAddress, WsRoute, WsSocket, WsUpgradeRequest } from './types.js';
 
-const METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
-/**
- * An oversized body is read and discarded up to this multiple of the limit before the 413 goes out, so an
- * ordinary client (which writes the whole body before reading) sees the response rather than a reset; past it
- * the connection is simply closed.
- */
-const DISCARD_FACTOR = 8;
-/** Agent frames are small protobufs; 4 MiB bounds a Register that lists many thousands of tasks. */
-const DEFAULT_WS_MAX_PAYLOAD = 4 * 1024 * 1024;
-
-export class NodeHttpServer implements HttpServer {
-  readonly #router = new Router();
+export class NodeHttpServer extends ServerBase {
+  readonly transport = 'node';
   readonly #ws = new Map<string, { route: WsRoute; wss: WebSocketServer }>();
   readonly #server: Server;
-  readonly #bodyLimit: number;
-  readonly #onInternalError: (err: unknown, req: { method: string; path: string }) => void;
   #address: ListenAddress | null = null;
-  #closing: Promise<void> | null = null;
 
   constructor(opts: HttpServerOptions = {}) {
-    const limit = opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES;
-    if (!Number.isInteger(limit) || limit <= 0) throw new TypeError(`bodyLimitBytes must be a positive integer, got ${limit}`);
-    this.#bodyLimit = limit;
-    this.#onInternalError = opts.onInternalError ?? (() => undefined);
+    super(opts);
     this.#server = createServer((req, res) => void this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket) => this.#onUpgrade(req, socket));
   }
 
   get address(): ListenAddress | null {
     return this.#address;
-  }
-
-  route(method: HttpMethod, path: string, handler: HttpHandler): void {
-    this.#router.add(method, path, handler);
   }
 
   websocket(path: string, route: WsRoute): void {
@@ -87,8 +54,8 @@ export class NodeHttpServer implements HttpServer {
     });
   }
 
-  close(): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
+  protected shutdown(): Promise<void> {
+    return new Promise<void>((resolve) => {
       for (const { wss } of this.#ws.values()) {
         for (const c of wss.clients) c.close(1001, 'server closing');
         wss.close();
@@ -103,103 +70,78 @@ export class NodeHttpServer implements HttpServer {
       setTimeout(() => {
         for (const { wss } of this.#ws.values()) for (const c of wss.clients) c.terminate();
         this.#server.closeAllConnections();
-      }, 1_000).unref();
+      }, CLOSE_GRACE_MS).unref();
     });
-    return this.#closing;
   }
 
   async #onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    const { path, query } = parseTarget(req.url ?? '/');
     const method = req.method ?? 'GET';
-    const path = url.pathname;
+    const r = this.dispatcher.resolve(method, path);
+    if (r.kind === 'refuse') {
+      this.#send(res, r.response);
+      return;
+    }
     try {
-      const m = METHODS.has(method) ? this.#router.match(method, path) : this.#router.match('', path);
-      if (m.kind === 'none') {
-        throw new BorealisError(ErrorCodes.NOT_FOUND, `no route ${method} ${path}`);
-      }
-      if (m.kind === 'method') {
-        const allow = [...new Set(m.allow)].join(', ');
-        res.setHeader('Allow', allow);
-        throw new BorealisError(ErrorCodes.METHOD_NOT_ALLOWED, `${method} is not allowed on ${path} (allowed: ${allow})`);
-      }
       const body = await this.#readBody(req);
       const request: HttpRequest = {
         method: method as HttpMethod,
         path,
-        params: m.params,
-        query: url.searchParams,
+        params: r.params,
+        query,
         headers: req.headers as Record<string, string | undefined>,
         body,
         remoteAddress: addressOf(req.socket),
       };
-      send(res, await m.handler(request));
+      this.#send(res, await r.handler(request));
     } catch (err) {
-      if (!isBorealisError(err)) this.#onInternalError(err, { method, path });
-      const e = isBorealisError(err) ? err : new BorealisError(ErrorCodes.INTERNAL, 'internal error');
-      if (e.code === ErrorCodes.PAYLOAD_TOO_LARGE) res.setHeader('Connection', 'close');
-      send(res, { status: e.httpStatus, json: e.toJSON() satisfies ErrorBody });
+      // Also what a response that cannot be rendered (a cyclic or BigInt json) becomes.
+      this.#send(res, this.dispatcher.failure(err, method, path));
     }
+  }
+
+  #send(res: ServerResponse, r: HttpResponse): void {
+    // An answer after close() began also closes its connection, so close() need not wait out the grace for it.
+    if (this.closing && !res.headersSent) res.setHeader('Connection', 'close');
+    send(res, r);
   }
 
   /** Reads the whole body, refusing (413) past the limit: by Content-Length up front, else as it streams in. */
   #readBody(req: IncomingMessage): Promise<Buffer> {
-    const tooLarge = (): BorealisError =>
-      new BorealisError(ErrorCodes.PAYLOAD_TOO_LARGE, `request body exceeds the limit of ${this.#bodyLimit} bytes`);
+    const d = this.dispatcher;
+    const limit = d.bodyLimit;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
       let over = false;
       const declared = Number(req.headers['content-length']);
-      if (Number.isFinite(declared) && declared > this.#bodyLimit) over = true;
+      if (Number.isFinite(declared) && declared > limit) over = true;
       req.on('data', (chunk: Buffer) => {
         size += chunk.length;
-        if (size > this.#bodyLimit) over = true;
+        if (size > limit) over = true;
         if (over) {
           chunks.length = 0;
-          if (size > this.#bodyLimit * DISCARD_FACTOR) {
+          if (size > limit * DISCARD_FACTOR) {
             req.socket.destroy();
-            reject(tooLarge());
+            reject(d.tooLarge());
           }
           return;
         }
         chunks.push(chunk);
       });
-      req.on('end', () => (over ? reject(tooLarge()) : resolve(Buffer.concat(chunks))));
+      req.on('end', () => (over ? reject(d.tooLarge()) : resolve(Buffer.concat(chunks))));
       req.on('error', reject);
     });
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex): void {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const path = url.pathname;
+    const { path, query } = parseTarget(req.url ?? '/');
     const ep = this.#ws.get(path);
-    if (!ep || this.#closing) {
-      refuseUpgrade(socket, ep ? 503 : 404, ep ? ErrorCodes.CLOSED : ErrorCodes.NOT_FOUND, ep ? 'server closing' : `no WebSocket endpoint at ${path}`);
+    const upgrade: WsUpgradeRequest = { path, query, headers: req.headers as Record<string, string | undefined> };
+    const checked = this.dispatcher.checkUpgrade(ep?.route, this.closing, upgrade);
+    if (checked.refusal !== undefined || !ep) {
+      refuseUpgrade(socket, checked.refusal!);
       return;
-    }
-    const offered = String(req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s !== '');
-    if (!ep.route.protocols.some((p) => offered.includes(p))) {
-      refuseUpgrade(
-        socket,
-        400,
-        ErrorCodes.PROTOCOL,
-        `subprotocol must be one of ${ep.route.protocols.join(', ')} (offered: ${offered.length > 0 ? offered.join(', ') : 'none'})`,
-      );
-      return;
-    }
-    const upgrade: WsUpgradeRequest = { path, query: url.searchParams, headers: req.headers as Record<string, string | undefined> };
-    if (ep.route.accept) {
-      try {
-        ep.route.accept(upgrade);
-      } catch (err) {
-        if (!isBorealisError(err)) this.#onInternalError(err, { method: 'GET', path });
-        const e = isBorealisError(err) ? err : new BorealisError(ErrorCodes.INTERNAL, 'internal error');
-        refuseUpgrade(socket, e.httpStatus, e.code, e.message);
-        return;
-      }
     }
     ep.wss.handleUpgrade(req, socket, Buffer.alloc(0), (ws) => {
       ep.route.onOpen(adapt(ws, addressOf(req.socket)), upgrade);
@@ -209,21 +151,19 @@ export class NodeHttpServer implements HttpServer {
 
 function send(res: ServerResponse, r: HttpResponse): void {
   if (res.headersSent) return;
-  const body = 'json' in r ? JSON.stringify(r.json) : r.text;
+  const { body, contentType } = renderBody(r);
   res.statusCode = r.status;
-  res.setHeader('Content-Type', 'json' in r ? 'application/json; charset=utf-8' : r.contentType);
+  res.setHeader('Content-Type', contentType);
   res.setHeader('Content-Length', Buffer.byteLength(body));
   for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
   res.end(body);
 }
 
-/** A refused handshake gets a plain HTTP response with the usual error body, then the socket closes. */
-function refuseUpgrade(socket: Duplex, status: number, code: BorealisError['code'], message: string): void {
-  const body = JSON.stringify({ code, message });
-  const reason = STATUS_CODES[status] ?? 'Error';
+function refuseUpgrade(socket: Duplex, r: UpgradeRefusal): void {
+  const reason = STATUS_CODES[r.status] ?? 'Error';
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${r.status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(r.body)}\r\nConnection: close\r\n\r\n${r.body}`,
   );
 }
 
@@ -271,6 +211,5 @@ function toBytes(data: WebSocket.RawData): Uint8Array {
 }
 
 function addressOf(socket: Socket): string {
-  const host = socket.remoteAddress ?? 'unknown';
-  return host.includes(':') ? `[${host}]:${socket.remotePort ?? 0}` : `${host}:${socket.remotePort ?? 0}`;
+  return formatPeer(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0);
 }

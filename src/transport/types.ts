@@ -1,7 +1,8 @@
 /**
  * The transport interface: what src/api needs from an HTTP + WebSocket server, and nothing more, so the
- * `node:http` + `ws` implementation (node-server.ts, the native-free path) and a later uWebSockets.js one are
- * interchangeable. Routing, body limits and error bodies live here once; the routes only map requests to results.
+ * `node:http` + `ws` implementation (node-server.ts, the native-free path) and the uWebSockets.js one
+ * (uws-server.ts) are interchangeable. Routing, body limits and error bodies live in dispatch.ts once; the routes
+ * only map requests to results.
  */
 import type { ErrorCode } from '../api/errors.js';
 
@@ -50,7 +51,10 @@ export interface WsSocket {
 export interface WsRoute {
   /** Subprotocols the endpoint speaks; an upgrade offering none of them is refused with 400 before the handshake. */
   protocols: readonly string[];
-  /** Frames above this are refused (the socket is closed with 1009). */
+  /**
+   * Frames above this are refused (the socket is closed with 1009). On uWebSockets.js a frame more than 64 KiB
+   * (or the limit again, if larger) past it is cut without a close frame: the client sees 1006.
+   */
   maxPayloadBytes?: number;
   /**
    * Checks the upgrade request before the handshake (after the subprotocol check): a BorealisError thrown here
@@ -78,7 +82,11 @@ export interface ErrorBody {
   problems?: { path: string; message: string }[];
 }
 
+/** Which server implements HttpServer: uWebSockets.js (native) or `node:http` + `ws` (native-free). */
+export type TransportKind = 'uws' | 'node';
+
 export interface HttpServer {
+  readonly transport: TransportKind;
   /** Registers a route; `path` segments starting with `:` are parameters (`/v1/jobs/:name`). */
   route(method: HttpMethod, path: string, handler: HttpHandler): void;
   /** Registers a WebSocket endpoint at an exact path (GET + Upgrade). */
@@ -91,6 +99,12 @@ export interface HttpServer {
 }
 
 export interface HttpServerOptions {
+  /**
+   * `auto` (the default): uWebSockets.js when its native binary loads, else `node:http`; `uws` insists on the
+   * native server (an error when it cannot load); `node` is the native-free path. $BOREALIS_NATIVE (0 or 1)
+   * decides `auto` the same way.
+   */
+  transport?: 'auto' | TransportKind;
   /** Request bodies above this get 413 BRL_ERR_PAYLOAD_TOO_LARGE. */
   bodyLimitBytes?: number;
   /** Called for a handler that threw something other than a BorealisError (the client gets a 500). */
