@@ -15,7 +15,8 @@ export function packageRoot(): string {
 
 /**
  * The demo service's spec (examples/demo-service.json), made runnable from any task sandbox: `node` becomes this
- * Node binary and the script path becomes absolute (tasks start in their own sandbox folder, not the repo).
+ * Node binary and the script path becomes absolute (tasks start in their own sandbox folder, not the repo). It is
+ * routed through the balancer (any host, every path) unless the file says otherwise.
  */
 export function demoServiceSpec(root = packageRoot()): JobSpec {
   const spec = JSON.parse(readFileSync(join(root, 'examples', 'demo-service.json'), 'utf8')) as JobSpec;
@@ -25,5 +26,8 @@ export function demoServiceSpec(root = packageRoot()): JobSpec {
       return !isAbsolute(arg) && existsSync(join(root, arg)) ? resolve(root, arg) : arg;
     });
   }
+  // Equal weights: `up`'s agents differ in size, and weights by cpus would send every one of a person's sequential
+  // curls to the instance on the biggest agent; equal ones answer in turn.
+  spec.http ??= { pathPrefix: '/', weight: 1 };
   return spec;
 }

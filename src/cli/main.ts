@@ -7,6 +7,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { agentCommand } from './agent.js';
+import { type BalancerFlags, balancerCommand } from './balancer.js';
 import { MASTER_ENV } from './client.js';
 import {
   type ClientFlags,
@@ -52,10 +53,11 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .command('up')
     .description('start a master, three local agents and the demo service on this machine (Ctrl-C stops them)')
     .option('--listen <host:port>', `where the master listens (env ${LISTEN_ENV}, default 127.0.0.1:5050)`)
+    .option('--balancer-listen <host:port>', 'where the load balancer listens (env BOREALIS_BALANCER_LISTEN, default 127.0.0.1:8080)')
     .option('--data-dir <dir>', 'the master journal and the agents\' work dirs', './.borealis')
     .option('--no-demo', 'do not submit the demo service')
     .option('--agents <n>', 'local agents to start', '3')
-    .action(async (o: { listen?: string; dataDir: string; demo: boolean; agents: string }) => setExit(await upCommand(o)));
+    .action(async (o: { listen?: string; balancerListen?: string; dataDir: string; demo: boolean; agents: string }) => setExit(await upCommand(o)));
 
   program
     .command('agent')
@@ -70,6 +72,15 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .option('--agent-id <id>', 'agent id (default: derived from the hostname and work dir, kept in the work dir)')
     .addOption(new Option('--isolation <kind>', 'task isolation').choices(['auto', 'rss-poll']))
     .action(async (o) => setExit(await agentCommand(o)));
+
+  program
+    .command('balancer')
+    .description('run the L7 load balancer until SIGINT/SIGTERM, fed by a master\'s event stream or a static endpoint list')
+    .option('--master <host:port>', `the master whose services to balance (env ${MASTER_ENV}, default 127.0.0.1:5050)`)
+    .option('--static <endpoints>', 'a fixed endpoint list instead of a master, e.g. 127.0.0.1:8001@1,127.0.0.1:8002@2 (@weight)')
+    .option('--listen <host:port>', 'where the balancer listens (env BOREALIS_BALANCER_LISTEN, default 127.0.0.1:8080)')
+    .option('--verbose', 'log feed and connection details')
+    .action(async (o: BalancerFlags) => setExit(await balancerCommand(o)));
 
   clientOptions(program.command('run').argument('<file>', 'job spec, .json or .yaml').description('submit a job from a JSON or YAML file'))
     .action(async (file: string, _o, cmd: Command) => runCommand(file, flags(cmd), io.out));

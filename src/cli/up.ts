@@ -7,16 +7,19 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startApiServer, type ApiServer } from '../api/server.js';
+import { BALANCER_LISTEN_ENV, Balancer } from '../balancer/index.js';
 import { isBorealisError } from '../api/errors.js';
 import { Master } from '../master/index.js';
 import type { JobSpec } from '../master/types.js';
 import { formatAddress, resolveListen } from '../transport/index.js';
+import { lineLogger, resolveBalancerListen } from './balancer.js';
 import { demoServiceSpec } from './demo.js';
 import { CliError, ExitCode, usage } from './exit.js';
 import { table } from './table.js';
 
 export interface UpFlags {
   listen?: string;
+  balancerListen?: string;
   dataDir: string;
   demo: boolean;
   agents: string;
@@ -48,6 +51,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
       throw usage((err as Error).message);
     }
   })();
+  const balancerListen = resolveBalancerListen(flags.balancerListen, process.env, '--balancer-listen');
   const dataDir = resolve(flags.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const say = (line = ''): void => void process.stdout.write(`${line}\n`);
@@ -66,6 +70,25 @@ export async function upCommand(flags: UpFlags): Promise<number> {
   }
   const masterAddr = formatAddress(api.address);
 
+  // The balancer in this process, fed by the master's bus; its metrics join the master's /metrics and its stats
+  // go on the event stream. Only warnings (ejections) are logged: endpoint churn is what `borealis events` shows.
+  // TODO(uWS front end): pick the front end with loadNative() (src/transport/native.ts) once it exists.
+  const quiet = lineLogger('balancer', false);
+  const balancer = new Balancer({ feed: { master }, listen: balancerListen, logger: { ...quiet, info: () => undefined } });
+  try {
+    await balancer.start();
+  } catch (err) {
+    await balancer.close();
+    await master.close();
+    await api.close();
+    const e = err as NodeJS.ErrnoException;
+    throw new CliError(
+      ExitCode.SERVER_ERROR,
+      `the balancer cannot listen on ${formatAddress(balancerListen)}: ${e.code ?? e.message}${e.code === 'EADDRINUSE' ? ` (try --balancer-listen or ${BALANCER_LISTEN_ENV})` : ''}`,
+    );
+  }
+  const balancerUrl = balancer.url;
+
   const children: ChildProcess[] = [];
   let stopping = false;
   // If this process dies some other way, do not leave agents (and through them tasks) behind.
@@ -82,6 +105,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
       stopping = true;
       say(`\n${signal}: stopping ${children.length} agent(s) (they kill their tasks), then the master`);
       await Promise.all(children.map((c) => stopChild(c)));
+      await balancer.close();
       await master.close();
       await api.close();
       say('stopped');
@@ -153,6 +177,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
     say('');
     say(`master   http://${masterAddr}   (borealis status / jobs / tasks / agents --master ${masterAddr})`);
     say(`metrics  http://${masterAddr}/metrics`);
+    say(`balancer ${balancerUrl}   (${balancer.front.transport}; every service with an http section)`);
     say('');
     say('agents');
     const byAddr = master.listAgents();
@@ -163,6 +188,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
       say(`${demo.name}`);
       const tasks = master.listTasks(demo.name).filter((t) => t.state !== 'killed' && t.state !== 'finished' && t.state !== 'failed' && t.state !== 'lost');
       for (const t of tasks) say(indent(`${t.id.padEnd(24)} ${t.state.padEnd(9)} ${t.endpoint ? `curl http://${t.endpoint}/` : '(no endpoint yet)'}`));
+      if (demo.http) say(indent(`through the balancer, in turn: curl ${balancerUrl}${demo.http.pathPrefix ?? '/'}`));
     }
     say('');
     say('Ctrl-C stops everything.');

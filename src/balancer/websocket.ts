@@ -1,0 +1,197 @@
+/**
+ * Upgrade requests (WebSocket): routed and picked like any request, sent with undici's `upgrade` option; on the
+ * endpoint's 101 the client's connection and the endpoint's socket are spliced byte for byte until either side
+ * closes. The endpoint stays "active" (in least-connections and the metrics) for the whole life of the
+ * connection: a WebSocket is load, however long it lasts. A refusal from the endpoint (any non-101 answer) is
+ * forwarded as a normal response, after which the client's connection closes.
+ */
+import type { Duplex } from 'node:stream';
+import type { Downstream, DownstreamSink } from './downstream.js';
+import type { Endpoint } from './endpoints.js';
+import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
+import { ClientAbortError, type Proxy, sendError } from './proxy.js';
+import { classify } from './upstream.js';
+
+/** A Downstream on a connection that asked to upgrade; the response methods write raw HTTP/1.1 on it. */
+export interface UpgradeDownstream extends Downstream {
+  /**
+   * The endpoint switched protocols: send the client this status and headers, then pass bytes both ways between
+   * the client and `upstream` until either closes; call `onClosed` once when both are closed.
+   */
+  splice(status: number, headers: readonly string[], upstream: Duplex, onClosed: () => void): void;
+}
+
+/** Takes one upgrade request to its end (a spliced connection, or a response). Never throws. */
+export function proxyUpgrade(proxy: Proxy, down: UpgradeDownstream): void {
+  const x = new UpgradeExchange(proxy, down);
+  const refusal = checkRequest(down.method, down.target, down.rawHeaders, proxy.limits, x);
+  if (refusal !== null) {
+    proxy.metrics.refused(refusal.kind);
+    sendError(down, refusal.status, refusal.kind, refusal.reason);
+    return;
+  }
+  let protocol: string | undefined;
+  for (let i = 0; i < down.rawHeaders.length; i += 2) {
+    if (down.rawHeaders[i].toLowerCase() === 'upgrade') protocol = down.rawHeaders[i + 1];
+  }
+  if (protocol === undefined || protocol.trim() === '' || down.method !== 'GET' || x.hasBody) {
+    proxy.metrics.refused('bad_request');
+    sendError(down, 400, 'bad_request', 'an upgrade must be a GET without a body, with an Upgrade header');
+    return;
+  }
+  const service = proxy.route(x.host, down.target);
+  if (service === null) {
+    proxy.metrics.refused('no_route');
+    sendError(down, 404, 'no_route', `no service routes ${x.host === undefined ? 'this request' : `host ${x.host}`}`);
+    return;
+  }
+  service.requests++;
+  const ep = proxy.pickEndpoint(service);
+  if (ep === null) {
+    proxy.countServiceError(service);
+    sendError(down, 503, 'no_endpoint', `service ${service.name} has no endpoint to take this connection`);
+    return;
+  }
+  x.start(ep, protocol.trim());
+}
+
+class UpgradeExchange implements DownstreamSink {
+  host: string | undefined = undefined;
+  hasBody = false;
+  readonly #proxy: Proxy;
+  readonly #down: UpgradeDownstream;
+  #ep: Endpoint | null = null;
+  #headers: string[] = [];
+  #protocol = '';
+  #attempts = 0;
+  #connected = false;
+  #spliced = false;
+  #clientGone = false;
+  #done = false;
+  #abort: ((err: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+
+  constructor(proxy: Proxy, down: UpgradeDownstream) {
+    this.#proxy = proxy;
+    this.#down = down;
+  }
+
+  start(ep: Endpoint, protocol: string): void {
+    this.#protocol = protocol;
+    this.#down.attach(this);
+    forwardHeaders(this.#down.rawHeaders, this.#down.remoteAddress, this.#down.scheme, this.#headers);
+    this.#send(ep);
+  }
+
+  #send(ep: Endpoint): void {
+    this.#ep = ep;
+    this.#attempts++;
+    this.#connected = false;
+    this.#proxy.registry.table.acquire(ep.slot);
+    try {
+      this.#proxy
+        .dispatcherOf(ep)
+        .dispatch({ method: 'GET', path: this.#down.target, headers: this.#headers, upgrade: this.#protocol, idempotent: false }, this);
+    } catch (err) {
+      this.onError(err as Error);
+    }
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#connected = true;
+    this.#abort = abort;
+    if (this.#clientGone) abort(new ClientAbortError());
+  }
+
+  onUpgrade(status: number, raw: Buffer[], socket: Duplex): void {
+    const ep = this.#ep!;
+    this.#proxy.outlier.success(ep.slot);
+    if (this.#clientGone) {
+      socket.destroy();
+      this.#end();
+      return;
+    }
+    const out: string[] = [];
+    responseHeaders(raw, out, true);
+    this.#spliced = true;
+    this.#down.splice(status, out, socket, () => this.#end());
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) return true;
+    const ep = this.#ep!;
+    this.#resume = resume;
+    if (status >= 500) {
+      this.#proxy.countError(ep, 'status_5xx');
+      this.#proxy.outlier.failure(ep);
+    } else {
+      this.#proxy.outlier.success(ep.slot);
+    }
+    const out: string[] = [];
+    responseHeaders(raw, out);
+    this.#down.writeHead(status, out);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#down.write(chunk);
+  }
+
+  onComplete(): void {
+    this.#down.end();
+    this.#end();
+  }
+
+  onError(err: Error): void {
+    const ep = this.#ep;
+    if (ep === null || this.#done) return;
+    if (this.#clientGone) {
+      this.#proxy.countError(ep, 'aborted');
+      this.#end();
+      return;
+    }
+    const f = classify(err, ep.address, this.#connected);
+    this.#proxy.countError(ep, f.kind);
+    if (f.endpointFault) this.#proxy.outlier.failure(ep);
+    if (this.#down.headersSent) {
+      this.#down.abort();
+      this.#end();
+      return;
+    }
+    if (this.#attempts === 1 && (f.beforeRequest || !this.#connected) && f.kind !== 'headers_timeout') {
+      const next = this.#proxy.pickEndpoint(ep.service, ep.slot);
+      if (next !== null && next !== ep) {
+        this.#ep = null;
+        this.#proxy.release(ep);
+        this.#send(next);
+        return;
+      }
+    }
+    sendError(this.#down, f.status, f.kind, f.reason);
+    this.#end();
+  }
+
+  onBodyChunk(): void {
+    // An upgrade request has no body; bytes after its head belong to the new protocol (splice() forwards them).
+  }
+
+  onBodyEnd(): void {}
+
+  onDownstreamDrain(): void {
+    this.#resume?.();
+  }
+
+  onDownstreamAbort(): void {
+    if (this.#done || this.#spliced || this.#clientGone) return;
+    this.#clientGone = true;
+    this.#abort?.(new ClientAbortError());
+  }
+
+  #end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const ep = this.#ep;
+    this.#ep = null;
+    if (ep !== null) this.#proxy.release(ep);
+  }
+}
