@@ -8,6 +8,7 @@ import type { EventStream, EventStreamOptions } from '../events/stream.js';
 import type { Master } from '../master/index.js';
 import { AGENT_SUBPROTOCOL } from '../proto/index.js';
 import type { HttpResponse, HttpServer } from '../transport/index.js';
+import { mountDashboard } from '../ui/index.js';
 import { agentConnectionOf } from './agent-ws.js';
 import { parseBody } from './body.js';
 import { mountEventStream } from './events-ws.js';
@@ -55,6 +56,9 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
     text: await master.metrics.metrics(),
     contentType: master.metrics.contentType,
   }));
+
+  // The live dashboard: a static page that reads the event stream below.
+  mountDashboard(server);
 
   server.websocket(AGENT_WS_PATH, {
     protocols: [AGENT_SUBPROTOCOL],
