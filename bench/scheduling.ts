@@ -12,6 +12,8 @@ import { fmtInt, formatTable } from './lib/report.js';
 import { type PlacementRunOptions, type PlacementRunResult, runPlacement } from './scenarios/placement.js';
 import { type TraceRunResult, runTrace } from './scenarios/trace.js';
 import { type SubmitRunResult, runSubmit } from './scenarios/submit.js';
+import { TARGETS, type TargetName, balancerDefaults, formatBalancerReport, runBalancer } from './scenarios/balancer.js';
+import { type EventsScenarioFlags, eventsScenario } from './scenarios/events.js';
 import type { PolicyName } from '../src/placement/scoring/policy.js';
 
 function positiveInt(v: string): number {
@@ -29,7 +31,7 @@ function positiveNumber(v: string): number {
 const program = new Command()
   .name('bench')
   .description('Borealis scheduling benchmark: placement throughput and latency, or trace replay')
-  .addOption(new Option('--scenario <name>', 'placement, trace or submit (default: the standard set)').choices(['placement', 'trace', 'submit']))
+  .addOption(new Option('--scenario <name>', 'placement, trace, submit, balancer or events (default: the standard set)').choices(['placement', 'trace', 'submit', 'balancer', 'events']))
   .option('--nodes <n>', 'nodes in the cluster', positiveInt)
   .option('--tasks <n>', 'tasks to place', positiveInt)
   .addOption(new Option('--selection <s>', 'exact or sampled').choices(['exact', 'sampled']).default('sampled'))
@@ -50,12 +52,34 @@ const program = new Command()
   .option('--instances <n>', 'submit: instances of the service', positiveInt, 1000)
   .option('--agents <n>', 'submit: simulated agents', positiveInt, 50)
   .option('--runs <n>', 'submit: runs (fresh master each)', positiveInt, 10)
+  .option('--targets <list>', `balancer: targets to run (default: all of ${TARGETS.join(',')})`)
+  .option('--duration <s>', 'balancer: seconds per saturation run', positiveNumber)
+  .option('--connections <n>', 'balancer: closed-loop connections', positiveInt)
+  .option('--threads <list>', 'balancer: borealis --threads values for the scaling runs (default: 1..cores)')
+  .option('--rate <n>', 'balancer: req/s of the fixed-rate latency runs (default: half of haproxy\'s saturation)', positiveInt)
+  .option('--subscribers <list>', 'events: WebSocket subscriber counts (default 1,10,100)')
+  .option('--events <n>', 'events: events published per run (default 500,000)', positiveInt)
+  .addOption(new Option('--transport <t>', 'events: uws, node or both').choices(['uws', 'node', 'both']).default('both'))
+  .addOption(new Option('--encoding <e>', 'events: protobuf, json or both').choices(['protobuf', 'json', 'both']).default('both'))
+  .option('--publish-rate <n>', 'events: events/s published, open loop (default 250,000)', positiveInt)
+  .option('--subscriber-threads <n>', 'events: worker threads the subscribers share (default 1)', positiveInt)
   .option('--json', 'one JSON object per run on its own line')
   .option('--quick', 'a small version of every scenario, in seconds')
   .parse();
 
 const opts = program.opts<{
-  scenario?: 'placement' | 'trace' | 'submit';
+  scenario?: 'placement' | 'trace' | 'submit' | 'balancer' | 'events';
+  subscribers?: string;
+  events?: number;
+  transport: EventsScenarioFlags['transport'];
+  encoding: EventsScenarioFlags['encoding'];
+  publishRate?: number;
+  subscriberThreads?: number;
+  targets?: string;
+  duration?: number;
+  connections?: number;
+  threads?: string;
+  rate?: number;
   instances: number;
   agents: number;
   runs: number;
@@ -190,7 +214,39 @@ async function submitScenario(instances: number, agents: number, runs: number): 
   }
 }
 
+async function balancerScenario(): Promise<void> {
+  const d = balancerDefaults(opts.quick === true);
+  const targets = opts.targets === undefined ? [...TARGETS] : opts.targets.split(',').map((t) => t.trim());
+  const unknown = targets.filter((t) => !(TARGETS as readonly string[]).includes(t));
+  if (unknown.length > 0) throw new InvalidArgumentError(`--targets: unknown ${unknown.join(', ')} (known: ${TARGETS.join(', ')})`);
+  const r = await runBalancer({
+    ...d,
+    ...(program.getOptionValueSource('runs') === 'cli' ? { runs: opts.runs } : {}),
+    ...(opts.duration !== undefined ? { durationSec: opts.duration } : {}),
+    ...(opts.connections !== undefined ? { connections: opts.connections } : {}),
+    ...(opts.rate !== undefined ? { rate: opts.rate } : {}),
+    ...(opts.threads !== undefined ? { threads: opts.threads.split(',').map(positiveInt) } : {}),
+    targets: targets as TargetName[],
+    phases: ['throughput', 'latency', 'scaling', 'quality'],
+    closedLoop: 'auto',
+    emit: (row) => {
+      if (json) process.stdout.write(`${JSON.stringify(row)}\n`);
+    },
+    log: (line) => process.stderr.write(`[balancer] ${line}\n`),
+    handleSignals: true,
+  });
+  if (!json) console.log(formatBalancerReport(r.rows));
+  if (r.survivors.length > 0 || r.listening.length > 0) {
+    console.error(`FAIL: still running after the benchmark: ${r.survivors.map((s) => `${s.name} (pid ${s.pid})`).join(', ')}; still listening: ${r.listening.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
+  if (opts.scenario === 'balancer') {
+    await balancerScenario();
+    return;
+  }
   if (opts.scenario === 'submit') {
     await submitScenario(opts.instances, opts.agents, opts.runs);
     return;
@@ -244,11 +300,26 @@ async function main(): Promise<void> {
     if (r.overcommittedNodes > 0) process.exitCode = 1;
     return;
   }
+  if (opts.scenario === 'events') {
+    await eventsRuns();
+    return;
+  }
   await standardSet(opts.quick === true);
   if (opts.quick) {
     await quickTrace();
     await submitScenario(200, 10, 2);
+    await eventsRuns();
   }
+}
+
+async function eventsRuns(): Promise<void> {
+  const { subscribers, events, transport, encoding, publishRate, subscriberThreads } = opts;
+  await eventsScenario(
+    { subscribers, events, transport, encoding, rate: publishRate, subscriberThreads, json, quick: opts.quick === true },
+    (r) => {
+      if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    },
+  );
 }
 
 /** --quick also replays a small generated trace of each format, so every scenario runs. */

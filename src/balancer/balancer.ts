@@ -11,7 +11,9 @@ import type { EventBus } from '../events/bus.js';
 import { type EndpointSpec, EndpointRegistry } from './endpoints.js';
 import { type Feed, MasterFeed, type MasterSource, RemoteFeed } from './feed.js';
 import type { FrontEnd } from './downstream.js';
-import { NodeFront, type NodeFrontOptions } from './front-node.js';
+import { type FrontEndFactory, chooseFrontEnd } from './front-choice.js';
+import type { NodeFrontOptions } from './front-node.js';
+import type { UwsFrontOptions } from './front-uws.js';
 import { BalancerMetrics } from './metrics.js';
 import { ClusterModel } from './model.js';
 import { OutlierDetector } from './outlier.js';
@@ -27,14 +29,21 @@ export const STATIC_SERVICE = 'static';
 
 export type FeedSource = { master: MasterSource & { metrics?: Registry } } | { remote: string } | { static: readonly EndpointSpec[] };
 
-/** Builds a front end for a proxy: `node` is built in; the uWebSockets.js one plugs in here. */
-export type FrontEndFactory = (proxy: Proxy, opts: NodeFrontOptions) => FrontEnd;
+export type { FrontEndFactory } from './front-choice.js';
+export { nodeFrontEnd } from './front-choice.js';
 
 export interface BalancerOptions {
   feed: FeedSource;
   listen?: { host: string; port: number };
-  /** Which front end; default `node`. */
-  frontEnd?: FrontEndFactory;
+  /**
+   * Which front end: `auto` (the default) runs on uWebSockets.js when its native binary loads, else node:http
+   * ($BOREALIS_NATIVE=0 forces node:http); `uws` requires the native one; or a factory.
+   */
+  frontEnd?: FrontEndFactory | 'auto' | 'uws' | 'node';
+  /** uWebSockets.js front end options (threads share the port). */
+  uwsFront?: UwsFrontOptions;
+  /** The environment the front end is chosen from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   timeouts?: Partial<UpstreamTimeouts>;
   outlier?: Partial<OutlierOptions>;
   limits?: Partial<RequestLimits>;
@@ -57,8 +66,6 @@ export interface BalancerOptions {
 const STATS_INTERVAL_MS = 1_000;
 const CLOSE_GRACE_MS = 5_000;
 
-export const nodeFrontEnd: FrontEndFactory = (proxy, opts) => new NodeFront(proxy, opts);
-
 export class Balancer {
   readonly registry: EndpointRegistry;
   readonly metrics: BalancerMetrics;
@@ -67,6 +74,8 @@ export class Balancer {
   readonly model: ClusterModel;
   readonly feed: Feed | null;
   readonly front: FrontEnd;
+  /** Why this front end (for the start-up line), e.g. `BOREALIS_NATIVE=0`; null when given a factory. */
+  readonly frontEndReason: string | null;
   #address: { host: string; port: number } | null = null;
   readonly #o: BalancerOptions;
   readonly #log: BalancerLogger | undefined;
@@ -113,7 +122,15 @@ export class Balancer {
       this.registry.setService(STATIC_SERVICE, {});
       for (const e of opts.feed.static) this.registry.upsert(STATIC_SERVICE, e);
     }
-    this.front = (opts.frontEnd ?? nodeFrontEnd)(this.proxy, opts.front ?? {});
+    const fe = opts.frontEnd ?? 'auto';
+    if (typeof fe === 'function') {
+      this.front = fe(this.proxy, opts.front ?? {});
+      this.frontEndReason = null;
+    } else {
+      const choice = chooseFrontEnd(fe, opts.env ?? process.env, opts.uwsFront ?? {});
+      this.front = choice.factory(this.proxy, opts.front ?? {});
+      this.frontEndReason = choice.why;
+    }
     const bus: EventBus | undefined = master?.events;
     this.#onStats = opts.onStats ?? (bus ? (s) => void bus.publish({ type: 'balancer_stats', data: s as unknown as Record<string, unknown> }) : undefined);
   }
@@ -146,7 +163,8 @@ export class Balancer {
         }, interval);
         this.#statsTimer.unref();
       }
-      this.#log?.info({ listen: `${address.host}:${address.port}`, transport: this.front.transport }, `balancer listening on ${address.host}:${address.port} (${this.front.transport})`);
+      const why = this.frontEndReason === null ? '' : `; ${this.frontEndReason}`;
+      this.#log?.info({ listen: `${address.host}:${address.port}`, transport: this.front.transport }, `balancer listening on ${address.host}:${address.port} (${this.front.transport}${why})`);
       return address;
     })();
     return this.#starting;

@@ -4,9 +4,15 @@
  *   several balancers can front one cluster.
  * - `--static 127.0.0.1:8001@1,127.0.0.1:8002@2`: a fixed endpoint list with weights, no master (benchmarks, or
  *   anything not scheduled by Borealis).
+ * - `--threads N` (default 1): N proxy threads sharing the port; needs uWebSockets.js (threads.ts says why).
+ * It runs on uWebSockets.js when its native binary loads, else on node:http ($BOREALIS_NATIVE=0 forces node:http);
+ * the start-up line says which, and why.
  */
 import { BALANCER_LISTEN_ENV, Balancer, DEFAULT_BALANCER_LISTEN, parseStaticEndpoints } from '../balancer/index.js';
 import type { BalancerLogger } from '../balancer/index.js';
+import { chooseFrontEnd } from '../balancer/front-choice.js';
+import { MAX_THREADS, ThreadedBalancer } from '../balancer/threads.js';
+import { isBorealisError } from '../api/errors.js';
 import { formatAddress, parseListen } from '../transport/listen.js';
 import { resolveMaster } from './client.js';
 import { CliError, ExitCode, usage } from './exit.js';
@@ -16,6 +22,15 @@ export interface BalancerFlags {
   listen?: string;
   static?: string;
   verbose?: boolean;
+  threads?: string;
+}
+
+/** `--threads`: a whole number of proxy threads, 1 by default. */
+export function parseThreads(flag: string | undefined): number {
+  if (flag === undefined) return 1;
+  const n = Number(flag);
+  if (!/^\d+$/.test(flag.trim()) || n < 1 || n > MAX_THREADS) throw usage(`--threads must be a whole number in 1..${MAX_THREADS}, got ${flag}`);
+  return n;
 }
 
 /** The flag, else $BOREALIS_BALANCER_LISTEN, else 127.0.0.1:8080. */
@@ -54,9 +69,27 @@ export async function balancerCommand(flags: BalancerFlags): Promise<number> {
   } else {
     feed = { remote: resolveMaster(flags.master) };
   }
-  // TODO(uWS front end): choose the front end with loadNative() from src/transport/native.ts (uWebSockets.js when
-  // its native binary loads, BOREALIS_NATIVE=0 forces this one) and pass it as `frontEnd`; node:http until then.
-  const balancer = new Balancer({ feed, listen, logger: lineLogger('borealis balancer', flags.verbose ?? false) });
+  const threads = parseThreads(flags.threads);
+  const logger = lineLogger('borealis balancer', flags.verbose ?? false);
+  let balancer: Balancer | ThreadedBalancer;
+  try {
+    if (threads > 1) {
+      const choice = chooseFrontEnd();
+      if (choice.kind !== 'uws') {
+        throw usage(
+          `--threads ${threads} needs uWebSockets.js, which is not in use here (${choice.why}): node:http cannot share one port ` +
+            'between threads; run one balancer per core on different ports, or leave out --threads',
+        );
+      }
+      balancer = new ThreadedBalancer({ threads, feed, listen, logger });
+    } else {
+      balancer = new Balancer({ feed, listen, logger });
+    }
+  } catch (err) {
+    // $BOREALIS_NATIVE=1 without a loadable binary, or a bad $BOREALIS_NATIVE.
+    if (isBorealisError(err)) throw new CliError(ExitCode.USAGE, err.message);
+    throw err;
+  }
   try {
     await balancer.start();
   } catch (err) {

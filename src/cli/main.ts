@@ -79,6 +79,7 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .option('--master <host:port>', `the master whose services to balance (env ${MASTER_ENV}, default 127.0.0.1:5050)`)
     .option('--static <endpoints>', 'a fixed endpoint list instead of a master, e.g. 127.0.0.1:8001@1,127.0.0.1:8002@2 (@weight)')
     .option('--listen <host:port>', 'where the balancer listens (env BOREALIS_BALANCER_LISTEN, default 127.0.0.1:8080)')
+    .option('--threads <n>', 'proxy threads sharing the port (uWebSockets.js only), default 1')
     .option('--verbose', 'log feed and connection details')
     .action(async (o: BalancerFlags) => setExit(await balancerCommand(o)));
 

@@ -72,9 +72,17 @@ export async function upCommand(flags: UpFlags): Promise<number> {
 
   // The balancer in this process, fed by the master's bus; its metrics join the master's /metrics and its stats
   // go on the event stream. Only warnings (ejections) are logged: endpoint churn is what `borealis events` shows.
-  // TODO(uWS front end): pick the front end with loadNative() (src/transport/native.ts) once it exists.
+  // Its front end is chosen as for `borealis balancer` (uWebSockets.js when it loads; $BOREALIS_NATIVE=0: node:http),
+  // and the one line saying which and why is printed below with its address.
   const quiet = lineLogger('balancer', false);
-  const balancer = new Balancer({ feed: { master }, listen: balancerListen, logger: { ...quiet, info: () => undefined } });
+  let balancer: Balancer;
+  try {
+    balancer = new Balancer({ feed: { master }, listen: balancerListen, logger: { ...quiet, info: () => undefined } });
+  } catch (err) {
+    await master.close();
+    await api.close();
+    throw new CliError(ExitCode.USAGE, isBorealisError(err) ? err.message : String(err));
+  }
   try {
     await balancer.start();
   } catch (err) {
@@ -177,7 +185,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
     say('');
     say(`master   http://${masterAddr}   (borealis status / jobs / tasks / agents --master ${masterAddr})`);
     say(`metrics  http://${masterAddr}/metrics`);
-    say(`balancer ${balancerUrl}   (${balancer.front.transport}; every service with an http section)`);
+    say(`balancer ${balancerUrl}   (${balancer.front.transport}${balancer.frontEndReason === null ? '' : `: ${balancer.frontEndReason}`}; every service with an http section)`);
     say('');
     say('agents');
     const byAddr = master.listAgents();

@@ -1,5 +1,10 @@
 export { DEFAULT_EVENT_CAPACITY, EventBus } from './bus.js';
 export type { EventBusOptions, EventInput, EventListener } from './bus.js';
+export { EVENT_LOG_DEFAULTS, EventLog } from './log.js';
+export type { EventLogOptions, EventLogRecovery, EventLogStats } from './log.js';
+export { LogCursor } from './log-cursor.js';
+export type { LogChunk } from './log-cursor.js';
+export { decodeLoggedEvent } from './codec.js';
 export { EventStream, STREAM_DEFAULTS, Subscription } from './stream.js';
 export type { EventStreamOptions, StreamSink } from './stream.js';
 export { isUnfiltered, matches, parseStreamQuery } from './query.js';

@@ -8,13 +8,13 @@ import {
   type ResyncMessage,
   type StreamSnapshot,
   encodeBatchJson,
-  encodeBatchProto,
   encodeControlJson,
   encodeControlProto,
   encodeEventJson,
-  encodeEventProto,
 } from '../proto/events.js';
 import type { EventBus } from './bus.js';
+import { batchFrameProto, decodeLoggedEvent, eventJsonFromEncoded } from './codec.js';
+import type { LogChunk, LogCursor } from './log-cursor.js';
 import { type EventFilter, type StreamRequest, isUnfiltered, matches } from './query.js';
 
 /** Where a subscription writes: a transport WebSocket (WsSocket fits), or anything with the same contract. */
@@ -33,7 +33,8 @@ export interface EventStreamOptions {
   batchWindowMs?: number;
   /**
    * How far (in events) a subscriber may fall behind the log while its socket is backed up before it is cut off
-   * with 4008. Clamped below the bus capacity, so a subscriber's next event is always still in the ring.
+   * with 4008. Without a durable log it is clamped below the bus capacity, so a subscriber's next event is always
+   * still in the ring.
    */
   maxPendingEvents?: number;
   /** Above this many bytes queued on a socket, its subscription waits for the socket to drain. */
@@ -46,7 +47,8 @@ export const STREAM_DEFAULTS = {
   maxBatchEvents: 256,
   // 5 ms is invisible to a person watching and lets a burst (a 1,000-instance submit) share frames.
   batchWindowMs: 5,
-  // Half the default ring: a reader cut off at the bound still finds its next event in the ring when it resumes.
+  // ~130 ms at 250,000 events/s, minutes at a cluster's usual rate: a reader that has not drained its socket for
+  // that long is stuck, not slow. It resumes from the log (or, memory-only, the ring: the bound is clamped below it).
   maxPendingEvents: 32_768,
   // 1 MiB queued is ~10,000 events: several batches of slack for a reader that pauses, not a place to keep a backlog.
   highWaterBytes: 1024 * 1024,
@@ -55,21 +57,38 @@ export const STREAM_DEFAULTS = {
 type Control = HelloMessage | ResyncMessage | CloseMessage;
 
 /**
+ * A replay from the log reads this many frames' worth of events per read (and at most LOG_READ_BYTES): one
+ * read(2) of a few hundred KiB feeds several frames, and the socket's high-water mark is checked between reads.
+ */
+const LOG_READ_FRAMES = 8;
+const LOG_READ_BYTES = 512 * 1024;
+/**
+ * Whole blocks (maxBatchEvents events starting at a multiple of it) are cached across flushes, this many per
+ * encoding: subscribers that are out of phase (one woken by its socket draining, one by a flush), or replaying the
+ * same stretch of the log, share a block's frame instead of each building (or reading and decoding) it. 64 blocks
+ * of 256 events is ~2 MiB of protobuf (~3.5 MiB of JSON) per encoding.
+ */
+const BLOCK_CACHE = 64;
+
+/**
  * The event stream's server side: subscriptions over the master's EventBus, each a cursor (the last seq it has
- * handed to its socket or filtered out) into the bus' ring. Nothing is copied per subscriber at publish time —
+ * handed to its socket or filtered out) into the bus' log. Nothing is copied per subscriber at publish time —
  * publishing only notes that a flush is due — so the master's cost does not grow with subscribers, and a slow
- * subscriber's backlog is the shared ring, not a queue of its own.
+ * subscriber's backlog is the shared ring and the log on disk, not a queue of its own.
  *
  * Flushes run off the master's call path: after `batchWindowMs`, or on the next turn once `maxBatchEvents` are
- * waiting. Each subscription then writes frames from its cursor until caught up or until its socket holds more
- * than `highWaterBytes`; it resumes when its last frame has been written out (the socket's write callback), so
- * a fast reader runs at socket speed and a slow one never holds up the others. A subscription whose socket stays
- * backed up while it falls more than `maxPendingEvents` behind is closed with 4008 and "slow consumer: resume
- * from seq N". Frames are in seq order, every event after the start exactly once (filters aside): resume with
- * since=N gives no gap and no duplicate.
+ * waiting. A flush first has the bus write its log buffer (readers only ever see logged events: bus.ts says why),
+ * then each subscription writes frames from its cursor until caught up or until its socket holds more than
+ * `highWaterBytes`; it resumes when its last frame has been written out (the socket's write callback), so a fast
+ * reader runs at socket speed and a slow one never holds up the others. A subscription whose socket stays backed
+ * up while it falls more than `maxPendingEvents` behind is closed with 4008 and "slow consumer: resume from seq N".
+ * Frames are in seq order, every event after the start exactly once (filters aside): resume with since=N gives no
+ * gap and no duplicate, from the ring while N is in it, else from the log's segments, read asynchronously in
+ * bounded chunks so a reader replaying a million events never holds the master's thread.
  *
- * Encoded events are cached per seq (a ring beside the bus' ring) and a batch frame for unfiltered subscribers
- * at the same cursor is built once per flush, so fan-out costs a copy per subscriber, not an encode.
+ * Encoded events are cached per seq (the bus keeps each event's protobuf, this stream the JSON) and a batch frame
+ * for unfiltered subscribers at the same cursor is built once per flush, so fan-out costs a copy per subscriber,
+ * not an encode.
  */
 export class EventStream {
   readonly #bus: EventBus;
@@ -83,9 +102,13 @@ export class EventStream {
   #inFlush = false;
   #closed = false;
   readonly #cacheSeq: Float64Array;
-  readonly #pb: (Uint8Array | undefined)[];
   readonly #json: (string | undefined)[];
-  readonly #frames = new Map<string, Uint8Array | string>();
+  /** Frames built during this flush (a partial block, or a filter's), shared by subscribers at the same cursor. */
+  readonly #frames = new Map<string, Uint8Array | string | null>();
+  /** For a filtered frame in #frames: the last seq it covers. */
+  readonly #filteredTo = new Map<string, number>();
+  /** Whole-block frames, oldest first, per encoding. */
+  readonly #blocks = { protobuf: new Map<number, Uint8Array | string>(), json: new Map<number, Uint8Array | string>() };
 
   constructor(bus: EventBus, snapshot: () => StreamSnapshot, opts: EventStreamOptions = {}) {
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as EventStreamOptions;
@@ -96,13 +119,14 @@ export class EventStream {
     if (typeof o.batchWindowMs !== 'number' || !Number.isFinite(o.batchWindowMs) || o.batchWindowMs < 0) {
       throw new InvalidArgumentError(`batchWindowMs must be >= 0, got ${o.batchWindowMs}`);
     }
-    // A flush can be a batch late: keep the bound that far inside the ring (half of it, for a tiny test ring).
-    o.maxPendingEvents = Math.max(1, Math.min(o.maxPendingEvents, bus.capacity - Math.min(o.maxBatchEvents, Math.floor(bus.capacity / 2))));
+    if (!bus.durable) {
+      // A flush can be a batch late: keep the bound that far inside the ring (half of it, for a tiny test ring).
+      o.maxPendingEvents = Math.max(1, Math.min(o.maxPendingEvents, bus.capacity - Math.min(o.maxBatchEvents, Math.floor(bus.capacity / 2))));
+    }
     this.#o = o;
     this.#bus = bus;
     this.#snapshot = snapshot;
     this.#cacheSeq = new Float64Array(bus.capacity);
-    this.#pb = new Array<Uint8Array | undefined>(bus.capacity);
     this.#json = new Array<string | undefined>(bus.capacity);
     this.#off = bus.subscribe(() => this.#onPublish());
   }
@@ -126,7 +150,8 @@ export class EventStream {
       return null;
     }
     const bus = this.#bus;
-    const last = bus.lastSeq;
+    bus.flush();
+    const last = bus.loggedSeq;
     let resync: string | null = null;
     if (req.epoch !== undefined && req.epoch !== bus.epoch) {
       resync = `epoch ${req.epoch} is not this master's (${bus.epoch}): the master restarted`;
@@ -136,7 +161,7 @@ export class EventStream {
       resync = `seq ${req.since} has left the event log (oldest kept: ${bus.firstSeq})`;
     }
     const cursor = resync !== null || req.since === undefined ? last : req.since;
-    const sub = new Subscription(this, sink, encoding, req.filter, cursor, Math.max(this.#o.maxPendingEvents, last - cursor));
+    const sub = new Subscription(this, sink, encoding, req.filter, bus.epoch, cursor, Math.max(this.#o.maxPendingEvents, last - cursor));
     let first: HelloMessage | ResyncMessage;
     if (resync === null) {
       first = { type: 'hello', epoch: bus.epoch, seq: cursor, firstSeq: bus.firstSeq };
@@ -185,31 +210,71 @@ export class EventStream {
     this.#subs.delete(sub);
   }
 
-  /** @internal The encoded event (cached per seq). */
-  encoded(e: ClusterEvent, encoding: 'protobuf'): Uint8Array;
-  encoded(e: ClusterEvent, encoding: 'json'): string;
-  encoded(e: ClusterEvent, encoding: EventEncoding): Uint8Array | string;
+  /** @internal The encoded event, for one in the ring (cached per seq: the protobuf by the bus, the JSON here). */
   encoded(e: ClusterEvent, encoding: EventEncoding): Uint8Array | string {
+    if (encoding === 'protobuf') return this.#bus.encodedAt(e.seq)!;
     const i = e.seq % this.#bus.capacity;
     if (this.#cacheSeq[i] !== e.seq) {
       this.#cacheSeq[i] = e.seq;
-      this.#pb[i] = undefined;
       this.#json[i] = undefined;
     }
-    if (encoding === 'protobuf') return (this.#pb[i] ??= encodeEventProto(e));
     return (this.#json[i] ??= encodeEventJson(e));
   }
 
-  /** @internal A batch frame of every event in from..to (unfiltered), built once per flush. */
+  /**
+   * @internal A batch frame of every event in from..to (unfiltered, in the ring, never across a block boundary):
+   * a whole block is built once and cached; a partial one once per flush.
+   */
   rangeFrame(encoding: EventEncoding, from: number, to: number): Uint8Array | string {
-    const key = `${encoding}:${from}:${to}`;
-    const hit = this.#inFlush ? this.#frames.get(key) : undefined;
-    if (hit !== undefined) return hit;
+    const whole = to - from + 1 === this.#o.maxBatchEvents;
+    const key = whole ? '' : `${encoding}:${from}:${to}`;
+    const hit = whole ? this.#blocks[encoding].get(from) : this.#inFlush ? this.#frames.get(key) : undefined;
+    if (hit != null) return hit;
     const parts: (Uint8Array | string)[] = [];
-    for (let s = from; s <= to; s++) parts.push(this.encoded(this.#bus.at(s)!, encoding));
+    const bus = this.#bus;
+    if (encoding === 'protobuf') for (let s = from; s <= to; s++) parts.push(bus.encodedAt(s)!);
+    else for (let s = from; s <= to; s++) parts.push(this.encoded(bus.at(s)!, encoding));
     const frame = batchFrame(encoding, parts);
-    if (this.#inFlush) this.#frames.set(key, frame);
+    if (whole) this.cacheBlock(encoding, from, frame);
+    else if (this.#inFlush) this.#frames.set(key, frame);
     return frame;
+  }
+
+  /** @internal The frame of the whole block starting at `from`, if cached. */
+  cachedBlock(encoding: EventEncoding, from: number): Uint8Array | string | undefined {
+    return this.#blocks[encoding].get(from);
+  }
+
+  /** @internal Keeps a whole block's frame (evicting the oldest past BLOCK_CACHE). */
+  cacheBlock(encoding: EventEncoding, from: number, frame: Uint8Array | string): void {
+    const blocks = this.#blocks[encoding];
+    blocks.set(from, frame);
+    if (blocks.size > BLOCK_CACHE) blocks.delete(blocks.keys().next().value!);
+  }
+
+  /**
+   * @internal The next frame for a filtered subscriber at `from`: the matching events among from..(up to
+   * maxBatchEvents of them or `last`), and the last seq it covered. Subscribers with the same filter at the same
+   * cursor share it within a flush. `frame` is null when none matched.
+   */
+  filteredFrame(sub: Subscription, from: number, last: number): { frame: Uint8Array | string | null; to: number } {
+    const key = this.#inFlush ? `${sub.encoding}:${sub.filterKey}:${from}:${last}` : '';
+    const hit = this.#inFlush ? this.#frames.get(key) : undefined;
+    if (hit !== undefined) return { frame: hit, to: this.#filteredTo.get(key)! };
+    const bus = this.#bus;
+    const max = this.#o.maxBatchEvents;
+    let seq = from;
+    const out: (Uint8Array | string)[] = [];
+    for (; seq <= last && out.length < max; seq++) {
+      const e = bus.at(seq)!;
+      if (matches(sub.filter, e)) out.push(this.encoded(e, sub.encoding));
+    }
+    const frame = out.length > 0 ? batchFrame(sub.encoding, out) : null;
+    if (this.#inFlush) {
+      this.#frames.set(key, frame);
+      this.#filteredTo.set(key, seq - 1);
+    }
+    return { frame, to: seq - 1 };
   }
 
   #onPublish(): void {
@@ -229,14 +294,24 @@ export class EventStream {
     this.#timer = null;
     this.#immediate = null;
     this.#unflushed = 0;
+    const bus = this.#bus;
+    bus.flush();
     this.#inFlush = true;
     try {
-      for (const s of this.#subs) s.pump();
+      for (const s of this.#subs) {
+        // The log failed and the bus went on under a new epoch: this subscriber's seqs belong to the old one.
+        if (s.epoch !== bus.epoch) {
+          s.end(EventCloseCode.INTERNAL, `the event log failed (${bus.logFailure?.message ?? 'unknown'}): reconnect, the stream goes on under a new epoch`);
+        } else {
+          s.pump();
+        }
+      }
     } finally {
       this.#inFlush = false;
       this.#frames.clear();
+      this.#filteredTo.clear();
     }
-    const last = this.#bus.lastSeq;
+    const last = bus.loggedSeq;
     const bound = this.#o.maxPendingEvents;
     for (const s of [...this.#subs]) {
       const lag = last - s.cursor;
@@ -251,6 +326,8 @@ export class EventStream {
 export class Subscription {
   /** The last seq handed to the socket or skipped by the filter: resume with since=cursor. */
   cursor: number;
+  /** The bus epoch its seqs belong to. */
+  readonly epoch: string;
   /** @internal How far behind it may fall while blocked (see EventStream#flush). */
   limit: number;
   /** Waiting for the socket to drain below the high-water mark. */
@@ -258,9 +335,14 @@ export class Subscription {
   closed = false;
   readonly encoding: EventEncoding;
   readonly filter: EventFilter;
+  /** The filter as a canonical string: subscribers with equal keys share filtered frames. */
+  readonly filterKey: string;
   readonly #hub: EventStream;
   readonly #sink: StreamSink;
   readonly #unfiltered: boolean;
+  /** Reading from the log's segments (behind the ring): one read in flight at a time. */
+  #log: LogCursor | null = null;
+  #reading = false;
   readonly #onWritten = (): void => {
     if (this.blocked && !this.closed && this.#sink.bufferedAmount <= this.#hub.o.highWaterBytes) {
       this.blocked = false;
@@ -268,22 +350,25 @@ export class Subscription {
     }
   };
 
-  constructor(hub: EventStream, sink: StreamSink, encoding: EventEncoding, filter: EventFilter, cursor: number, limit: number) {
+  constructor(hub: EventStream, sink: StreamSink, encoding: EventEncoding, filter: EventFilter, epoch: string, cursor: number, limit: number) {
     this.#hub = hub;
+    this.epoch = epoch;
     this.#sink = sink;
     this.encoding = encoding;
     this.filter = filter;
     this.cursor = cursor;
     this.limit = limit;
     this.#unfiltered = isUnfiltered(filter);
+    const axis = (set: ReadonlySet<string> | undefined): string => (set === undefined ? '*' : [...set].sort().join(','));
+    this.filterKey = `${axis(filter.types)}|${axis(filter.jobs)}|${axis(filter.agents)}`;
   }
 
-  /** Writes frames from the cursor until caught up or the socket is backed up. */
+  /** Writes frames from the cursor until caught up or the socket is backed up; behind the ring, reads the log. */
   pump(): void {
-    if (this.closed || this.blocked) return;
+    if (this.closed || this.blocked || this.#reading) return;
     const bus = this.#hub.bus;
     const { maxBatchEvents, highWaterBytes } = this.#hub.o;
-    const last = bus.lastSeq;
+    const last = bus.loggedSeq;
     while (this.cursor < last) {
       if (this.#sink.bufferedAmount > highWaterBytes) {
         // Woken by #onWritten when the frames already queued have been written out.
@@ -291,25 +376,116 @@ export class Subscription {
         return;
       }
       const from = this.cursor + 1;
-      if (from < bus.firstSeq) {
-        // Only reachable when a single burst outran the bound between two flushes: the events are gone.
-        this.end(EventCloseCode.SLOW_CONSUMER, `slow consumer: resume from seq ${this.cursor}`);
+      if (from < bus.ringFirstSeq) {
+        // Behind the ring: a block another reader just read from the log is reused, else this one reads it.
+        const hit = this.#unfiltered ? this.#hub.cachedBlock(this.encoding, from) : undefined;
+        if (hit !== undefined) {
+          this.#sendFrame(hit);
+          this.cursor = from + maxBatchEvents - 1;
+          continue;
+        }
+        this.#readLog();
         return;
       }
+      if (this.#log !== null) {
+        // Caught up with the ring: the rest comes from memory.
+        this.#log.close();
+        this.#log = null;
+      }
       if (this.#unfiltered) {
-        const to = Math.min(last, this.cursor + maxBatchEvents);
+        // Frames end at block boundaries (multiples of maxBatchEvents), so whole blocks are shared (rangeFrame).
+        const to = Math.min(last, from - 1 + maxBatchEvents - ((from - 1) % maxBatchEvents));
         this.#sendFrame(this.#hub.rangeFrame(this.encoding, from, to));
         this.cursor = to;
         continue;
       }
-      let seq = from;
-      const out: (Uint8Array | string)[] = [];
-      for (; seq <= last && out.length < maxBatchEvents; seq++) {
-        const e = bus.at(seq)!;
-        if (matches(this.filter, e)) out.push(this.#hub.encoded(e, this.encoding));
+      const { frame, to } = this.#hub.filteredFrame(this, from, last);
+      if (frame !== null) this.#sendFrame(frame);
+      this.cursor = to;
+    }
+  }
+
+  /** Starts one read of the log after the cursor; its frames go out when it completes, then pumping goes on. */
+  #readLog(): void {
+    const bus = this.#hub.bus;
+    this.#log ??= bus.cursor();
+    if (this.#log === null) {
+      // Memory-only bus: only reachable when a single burst outran the bound between two flushes.
+      this.end(EventCloseCode.SLOW_CONSUMER, `slow consumer: resume from seq ${this.cursor}`);
+      return;
+    }
+    this.#reading = true;
+    const max = this.#hub.o.maxBatchEvents;
+    // Up to a block boundary, so the frames after the first are whole blocks other readers can share.
+    const want = max - (this.cursor % max) + (LOG_READ_FRAMES - 1) * max;
+    this.#log.read(this.cursor, want, LOG_READ_BYTES).then(
+      (chunk) => {
+        this.#reading = false;
+        if (this.closed) return;
+        if (chunk === 'gone') {
+          this.end(EventCloseCode.SLOW_CONSUMER, `slow consumer: events after seq ${this.cursor} have left the event log; resume from seq ${this.cursor} to resync`);
+          return;
+        }
+        // Nothing written past the cursor yet (cannot happen while the cursor trails loggedSeq): the next flush pumps.
+        if (chunk.payloads.length === 0) return;
+        this.#sendLogged(chunk);
+        this.pump();
+      },
+      (err: unknown) => {
+        this.#reading = false;
+        this.end(EventCloseCode.INTERNAL, `${(err as Error).message}; resume from seq ${this.cursor}`);
+      },
+    );
+  }
+
+  /**
+   * Frames from events read off the log. Unfiltered readers get block-aligned frames (an unfiltered protobuf
+   * reader the logged bytes as they are), whole blocks cached for the other readers (see pump). A record that does
+   * not decode closes the stream after everything before it (BRL_ERR_INTERNAL; resumable before it).
+   */
+  #sendLogged(chunk: LogChunk): void {
+    const { first, payloads } = chunk;
+    const max = this.#hub.o.maxBatchEvents;
+    const hub = this.#hub;
+    try {
+      if (this.#unfiltered) {
+        for (let i = 0; i < payloads.length; ) {
+          const seq = first + i;
+          const n = Math.min(payloads.length - i, max - ((seq - 1) % max));
+          const whole = n === max;
+          let frame = whole ? hub.cachedBlock(this.encoding, seq) : undefined;
+          if (frame === undefined) {
+            const part = payloads.slice(i, i + n);
+            frame = this.encoding === 'protobuf' ? batchFrameProto(part) : encodeBatchJson(part.map(eventJsonFromEncoded));
+            if (whole) hub.cacheBlock(this.encoding, seq, frame);
+          }
+          this.#sendFrame(frame);
+          this.cursor = seq + n - 1;
+          i += n;
+        }
+        return;
+      }
+      let out: (Uint8Array | string)[] = [];
+      for (let i = 0; i < payloads.length; i++) {
+        let e: ClusterEvent;
+        try {
+          e = decodeLoggedEvent(payloads[i]!);
+        } catch (err) {
+          if (out.length > 0) this.#sendFrame(batchFrame(this.encoding, out));
+          this.cursor = first + i - 1;
+          throw err;
+        }
+        if (matches(this.filter, e)) out.push(this.encoding === 'protobuf' ? payloads[i]! : encodeEventJson(e));
+        if (out.length === max) {
+          this.#sendFrame(batchFrame(this.encoding, out));
+          out = [];
+          this.cursor = first + i;
+        }
       }
       if (out.length > 0) this.#sendFrame(batchFrame(this.encoding, out));
-      this.cursor = seq - 1;
+      this.cursor = first + payloads.length - 1;
+    } catch (err) {
+      this.end(EventCloseCode.INTERNAL, `${(err as Error).message}; resume from seq ${this.cursor}`);
     }
   }
 
@@ -318,6 +494,7 @@ export class Subscription {
     if (this.closed) return;
     this.sendControl({ type: 'close', code, reason, lastSeq: this.cursor });
     this.closed = true;
+    this.#stopReading();
     this.#hub.detach(this);
     this.#sink.close(code, closeReason(reason));
   }
@@ -325,7 +502,13 @@ export class Subscription {
   /** The socket closed (the client went away): stop. */
   detach(): void {
     this.closed = true;
+    this.#stopReading();
     this.#hub.detach(this);
+  }
+
+  #stopReading(): void {
+    this.#log?.close();
+    this.#log = null;
   }
 
   /** @internal */
@@ -342,7 +525,7 @@ export class Subscription {
 
 /** A batch frame from events already encoded in `encoding` (the cached per-seq encodings: no re-encode). */
 function batchFrame(encoding: EventEncoding, parts: (Uint8Array | string)[]): Uint8Array | string {
-  return encoding === 'protobuf' ? encodeBatchProto(parts as Uint8Array[]) : encodeBatchJson(parts as string[]);
+  return encoding === 'protobuf' ? batchFrameProto(parts as Uint8Array[]) : encodeBatchJson(parts as string[]);
 }
 
 /** A WebSocket close reason is at most 123 bytes of UTF-8; the close message before it carries the whole text. */

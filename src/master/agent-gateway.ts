@@ -301,7 +301,13 @@ export class AgentGateway {
     this.host.emit({
       type: kind === 'new' ? 'agent_registered' : 'agent_reregistered',
       agentId: id,
-      data: { hostname: a.hostname, host: a.host, cpus: a.capacity.cpus / 1000, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length, returned: kind === 'returned' },
+      data: {
+        hostname: a.hostname,
+        host: a.host,
+        cpus: a.capacity.cpus / 1000,
+        resources: { cpus: a.capacity.cpus / 1000, mem: a.capacity.mem, disk: a.capacity.disk, gpus: a.capacity.gpus },
+        attributes: { ...a.attributes },
+        kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length, returned: kind === 'returned' },
     });
     this.host.log.info({ agent: id, kind, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length }, 'agent registered');
     this.host.wakePlacement('topology');

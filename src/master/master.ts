@@ -80,13 +80,14 @@ export class Master {
   private constructor(
     o: FilledOptions,
     private readonly journal: Journal,
+    events: EventBus,
     private readonly allocator: Allocator,
     private readonly store: Store,
     logger: MasterLogger,
   ) {
     this.o = o;
     this.log = logger;
-    this.events = new EventBus(o.eventCapacity === undefined ? {} : { capacity: o.eventCapacity });
+    this.events = events;
     this.m = new MasterMetrics({
       tasksByState: () => {
         const out: Partial<Record<TaskStateName, number>> = {};
@@ -157,8 +158,15 @@ export class Master {
     const logger = opts.logger ?? pino({ name: 'borealis-master', level: process.env.BOREALIS_LOG_LEVEL ?? 'warn' });
     await mkdir(o.dataDir, { recursive: true });
     const journal = await Journal.open(join(o.dataDir, 'journal'), { fsync: o.fsync });
+    let events: EventBus | null = null;
     let allocator: Allocator | null = null;
     try {
+      // Events continue after the last logged seq, in the same epoch, so stream readers resume across this restart.
+      events = await EventBus.open(join(o.dataDir, 'events'), {
+        ...o.eventLog,
+        ...(o.eventCapacity === undefined ? {} : { capacity: o.eventCapacity }),
+        onLogError: (err) => logger.error({ err }, 'event log'),
+      });
       allocator = await Allocator.create({ ...o.allocator, nodes: [] });
       const store = new Store();
       const snap = journal.snapshotJson<StoreSnapshot>();
@@ -166,11 +174,12 @@ export class Master {
       let skipped = 0;
       for await (const r of journal.replayJson<JournalEntry>()) if (!store.apply(r.value)) skipped++;
       if (skipped > 0) logger.warn({ skipped }, 'journal entries skipped during recovery (inconsistent with the state before them)');
-      const master = new Master(o, journal, allocator, store, logger);
+      const master = new Master(o, journal, events, allocator, store, logger);
       master.recover();
       return master;
     } catch (err) {
       await allocator?.close().catch(() => undefined);
+      await events?.close().catch(() => undefined);
       await journal.close().catch(() => undefined);
       throw err;
     }
@@ -203,7 +212,7 @@ export class Master {
     if (old && (old.state === 'running' || hasActive(old))) throw new DuplicateJobError(s.name);
     const at = Date.now();
     this.write({ t: 'job', at, spec: s });
-    const data: Record<string, unknown> = { type: s.type, instances: s.instances, cpus: resources.cpus / 1000 };
+    const data: Record<string, unknown> = { type: s.type, instances: s.instances, cpus: resources.cpus / 1000, resources: s.resources };
     if (s.http) data.http = s.http;
     this.emit({ type: 'job_submitted', at, job: s.name, data });
     this.markDirty(s.name, 'all');
@@ -702,6 +711,7 @@ export class Master {
       this.watchdog.close();
       this.gateway.close();
       await this.outbox.barrier();
+      await this.events.close();
       await this.compaction;
       await this.journal.close();
       await this.allocator.close();

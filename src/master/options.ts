@@ -1,5 +1,6 @@
 import type { AllocatorOptions } from '../allocator/allocator.js';
 import { InvalidArgumentError } from '../api/errors.js';
+import type { EventLogOptions } from '../events/log.js';
 
 /** The subset of pino the master logs through (any pino logger fits). */
 export interface MasterLogger {
@@ -26,8 +27,10 @@ export interface MasterOptions {
   reconcileGraceMs?: number;
   /** Journal entries between compaction snapshots. */
   compactEvery?: number;
-  /** Events the bus keeps for resume (default 65,536). */
+  /** Events the bus keeps in memory for live readers and recent resumes (default 16,384). */
   eventCapacity?: number;
+  /** The event log in `<dataDir>/events` (segment size, retention by bytes and by count): older resumes read it. */
+  eventLog?: Omit<EventLogOptions, 'onError'>;
   /** Retry pacing of tasks no agent could take. */
   placementRetryMinMs?: number;
   placementRetryMaxMs?: number;
@@ -87,6 +90,7 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
   if (o.killRetryMaxMs < o.killRetryMs) throw new InvalidArgumentError(`killRetryMaxMs (${o.killRetryMaxMs}) must be >= killRetryMs (${o.killRetryMs})`);
   if (typeof o.fsync !== 'boolean') throw new InvalidArgumentError(`fsync must be a boolean, got ${typeof o.fsync}`);
   if (o.allocator !== undefined && (o.allocator === null || typeof o.allocator !== 'object')) throw new InvalidArgumentError('allocator must be an options object');
+  if (o.eventLog !== undefined && (o.eventLog === null || typeof o.eventLog !== 'object')) throw new InvalidArgumentError('eventLog must be an options object');
   return {
     dataDir: o.dataDir,
     heartbeatTimeoutMs: o.heartbeatTimeoutMs,
@@ -98,6 +102,7 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
     reconcileGraceMs: grace,
     compactEvery: o.compactEvery,
     eventCapacity: o.eventCapacity,
+    eventLog: o.eventLog ?? {},
     placementRetryMinMs: o.placementRetryMinMs,
     placementRetryMaxMs: o.placementRetryMaxMs,
     stagingTimeoutMs: o.stagingTimeoutMs,

@@ -133,9 +133,11 @@ export interface ClusterView {
  * - task_placed: the pending -> staging transition (`state: 'staging'`, `agentId`, `data.host`,
  *   `data.ports`); it is the only event for that transition, so a reducer that sets a task's state
  *   from every event carrying `taskId` + `state` sees every transition exactly once.
- * - job_submitted: `data.type`, `instances`, `cpus` (per instance, cores) and `http` (the spec's section, if any).
+ * - job_submitted: `data.type`, `instances`, `cpus` (per instance, cores), `resources` (as the spec wrote them) and
+ *   `http` (the spec's section, if any).
  * - job_finished: `data.state` is 'finished' or 'failed'. job_scaled: `data.from`, `data.to`.
- * - agent_registered / agent_reregistered: `data.kept`, `lost`, `killed` (reconciliation counts), `cpus` (cores).
+ * - agent_registered / agent_reregistered: `data.kept`, `lost`, `killed` (reconciliation counts),
+ *   `cpus` (cores), `resources` ({cpus, mem, disk, gpus}) and `attributes`.
  * - task_health (`data.healthy`) and task_killing (`data.reason`) carry `taskId`, `job`, `agentId` but no
  *   `state`: they are not transitions, so the rule above holds.
  * Events are published once the change is durable in the journal, so `seq` order is commit order.

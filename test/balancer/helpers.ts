@@ -2,8 +2,8 @@
  * Balancer test kit: real backends (node:http on 127.0.0.1:0) that record what they received, balancers on any
  * front end, raw-socket clients, and cleanup of all of it after each test.
  *
- * FRONT_ENDS lists the front ends every behaviour suite runs against; the uWebSockets.js engineer adds 'uws' here
- * (and its factory in frontEndOf) and the same suites run on it.
+ * FRONT_ENDS lists the front ends every behaviour suite runs against: node:http, and uWebSockets.js wherever its
+ * native binary loads.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { type Socket, connect } from 'node:net';
@@ -13,14 +13,24 @@ import { EventBus } from '../../src/events/bus.js';
 import { Balancer, type BalancerOptions, type FrontEndFactory, nodeFrontEnd } from '../../src/balancer/index.js';
 import type { AgentView, ClusterEvent, JobView, TaskView } from '../../src/master/types.js';
 import type { EventInput } from '../../src/events/bus.js';
+import { uwsFrontEnd } from '../../src/balancer/front-choice.js';
+import type { UwsSharedModule } from '../../src/balancer/uws-types.js';
+import { NATIVE_ENV, loadNative } from '../../src/transport/native.js';
 
-export const FRONT_ENDS = ['node'] as const;
-export type FrontEndName = (typeof FRONT_ENDS)[number];
+/** uWebSockets.js' native module, or null when it cannot load here (its suites are then skipped, loudly). */
+export const UWS = loadNative({ ...process.env, [NATIVE_ENV]: '' }).uws as UwsSharedModule | null;
+if (UWS === null) process.emitWarning('uWebSockets.js did not load: the balancer suites run on node:http only');
+
+export const FRONT_ENDS = (UWS === null ? ['node'] : ['node', 'uws']) as readonly ('node' | 'uws')[];
+export type FrontEndName = 'node' | 'uws';
 
 export function frontEndOf(name: FrontEndName): FrontEndFactory {
   switch (name) {
     case 'node':
       return nodeFrontEnd;
+    case 'uws':
+      if (UWS === null) throw new Error('uWebSockets.js is not available');
+      return uwsFrontEnd(UWS);
   }
 }
 
@@ -148,14 +158,17 @@ export async function send(
 
 /**
  * Writes raw bytes on a fresh connection and returns everything the server sent until it closed the connection
- * (or `idleMs` of silence after some bytes, for a keep-alive answer).
+ * (or `idleMs` of silence after some bytes, for a keep-alive answer, or `maxMs` in all, for a server that holds a
+ * request it will never answer).
  */
-export function rawExchange(port: number, bytes: string | Buffer, idleMs = 300): Promise<string> {
+export function rawExchange(port: number, bytes: string | Buffer, idleMs = 300, maxMs = 60_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect(port, '127.0.0.1');
     const chunks: Buffer[] = [];
     let timer: NodeJS.Timeout | null = null;
+    const cap = setTimeout(() => done(), maxMs);
     const done = (): void => {
+      clearTimeout(cap);
       if (timer) clearTimeout(timer);
       s.destroy();
       resolve(Buffer.concat(chunks).toString('latin1'));

@@ -27,6 +27,26 @@ const MALFORMED: [string, string, number][] = [
   ['more header fields than the limit', `GET / HTTP/1.1\r\n${H}${Array.from({ length: 120 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`, 431],
 ];
 
+/**
+ * What uWebSockets.js' own parser refuses before any handler runs: it closes the connection, or holds the
+ * request unanswered until its 10 s timeout, without a byte of response. Either way nothing is forwarded.
+ * The two malformed Content-Lengths do reach our handler (and are counted), but uWS cuts the connection while
+ * framing the body, before our 400 is out.
+ */
+const UWS_PARSER_REFUSES = new Set([
+  'Content-Length with Transfer-Encoding',
+  'Transfer-Encoding with Content-Length',
+  'a space before the colon',
+  'a control character in a header name',
+  'a NUL in a header value',
+  'an obs-fold continuation line',
+  'an absolute-form target',
+  'more header fields than the limit',
+]);
+const UWS_CUT_AFTER_HANDLER = new Set(['a Content-Length list', 'a non-numeric Content-Length']);
+/** How long to wait for an answer uWS will never send (it only times the connection out after 10 s). */
+const SILENCE_MS = 500;
+
 describe('checkRequest', () => {
   const facts = { host: undefined as string | undefined, hasBody: false };
   const check = (raw: string[], method = 'GET', target = '/') => checkRequest(method, target, raw, REQUEST_LIMIT_DEFAULTS, facts);
@@ -56,9 +76,17 @@ describe('checkRequest', () => {
 describe.each(FRONT_ENDS)('header hygiene through the %s front end', (front) => {
   const fx = balancerFixture();
 
-  it.each(MALFORMED)('refuses %s and forwards nothing', async (_name, request, status) => {
+  it.each(MALFORMED)('refuses %s and forwards nothing', async (name, request, status) => {
     const backend = await fx.backend('b');
     const bal = await fx.balancer(front, { feed: { static: [{ id: 'b', host: '127.0.0.1', port: backend.port, weight: 1 }] } });
+    if (front === 'uws' && (UWS_PARSER_REFUSES.has(name) || UWS_CUT_AFTER_HANDLER.has(name))) {
+      const reply = await rawExchange(bal.address!.port, request, 300, SILENCE_MS);
+      expect(reply).toBe('');
+      expect(backend.received).toEqual([]);
+      const refused = bal.metrics.snapshot('t')?.refused ?? {};
+      expect(Object.values(refused).reduce((a, b) => a + b, 0)).toBe(UWS_CUT_AFTER_HANDLER.has(name) ? 1 : 0);
+      return;
+    }
     const reply = await rawExchange(bal.address!.port, request);
     expect(reply).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
     expect(reply.toLowerCase()).toContain(`x-borealis-error: ${status === 431 ? 'headers_too_large' : 'bad_request'}`);
@@ -106,8 +134,9 @@ describe.each(FRONT_ENDS)('header hygiene through the %s front end', (front) => 
     });
     expect(rec.url).toBe('/h?q=1');
 
-    // The front end answers Expect: 100-continue itself; the final response follows it.
-    const final = reply.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '');
+    // The front end answers Expect: 100-continue itself (uWS once per route it tries: twice for a GET, which HTTP
+    // allows); the final response follows.
+    const final = reply.replace(/^(HTTP\/1\.1 100 Continue\r\n\r\n)+/, '');
     const head = final.slice(0, final.indexOf('\r\n\r\n')).toLowerCase();
     expect(head).toMatch(/^http\/1\.1 200 ok/);
     for (const gone of ['x-internal', 'proxy-authenticate', 'upgrade']) expect(head).not.toContain(`\r\n${gone}:`);

@@ -57,4 +57,53 @@ describe.each(FRONT_ENDS)('WebSockets through the %s front end', (front) => {
     expect(status).toBe(404);
     await waitFor(() => bal.registry.table.active[slot] === 0, 'the refused upgrade to end');
   });
+
+  it('keeps binary and text apart and passes close codes both ways', async () => {
+    const backend = await fx.backend('ws');
+    const wss = new WebSocketServer({ noServer: true });
+    const closes: [number, string][] = [];
+    backend.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        ws.on('message', (m, binary) => {
+          if (!binary && m.toString() === 'close please') ws.close(4001, 'asked to');
+          else ws.send(m, { binary });
+        });
+        ws.on('close', (code, reason) => closes.push([code, reason.toString()]));
+      });
+    });
+    fx.onCleanup(() => {
+      for (const c of wss.clients) c.terminate();
+      wss.close();
+    });
+    const bal = await fx.balancer(front, { feed: { static: [{ id: 'ws', host: '127.0.0.1', port: backend.port, weight: 1 }] } });
+    const slot = bal.registry.byId.get('ws')!.slot;
+    const open = async (): Promise<WebSocket> => {
+      const c = new WebSocket(`${bal.url.replace('http', 'ws')}/x`);
+      fx.onCleanup(() => c.terminate());
+      await new Promise((resolve, reject) => {
+        c.once('open', resolve);
+        c.once('error', reject);
+      });
+      return c;
+    };
+
+    const c1 = await open();
+    const got: [boolean, string][] = [];
+    c1.on('message', (m, binary) => got.push([binary, binary ? (m as Buffer).toString('hex') : m.toString()]));
+    c1.send(Buffer.from([0, 1, 2, 255]));
+    c1.send('text');
+    await waitFor(() => got.length === 2, 'two echoes');
+    expect(got).toEqual([[true, '000102ff'], [false, 'text']]);
+    // The endpoint closes with its code: the client gets it.
+    const fromEndpoint = new Promise<[number, string]>((resolve) => c1.once('close', (code, reason) => resolve([code, reason.toString()])));
+    c1.send('close please');
+    expect(await fromEndpoint).toEqual([4001, 'asked to']);
+
+    // The client closes with its code: the endpoint gets it.
+    const c2 = await open();
+    c2.close(4002, 'client done');
+    await waitFor(() => closes.some(([code]) => code === 4002), 'the endpoint to see the close');
+    expect(closes.find(([code]) => code === 4002)).toEqual([4002, 'client done']);
+    await waitFor(() => bal.registry.table.active[slot] === 0, 'both sessions to end');
+  });
 });

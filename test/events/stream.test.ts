@@ -68,8 +68,9 @@ describe('GET /v1/events', () => {
     b.close();
   });
 
-  it('sends a resync with a snapshot when the seq has left the ring, then the live stream', async () => {
-    const { master, addr } = await fx.start({ eventCapacity: 16 });
+  it('sends a resync with a snapshot when the seq has left the event log, then the live stream', async () => {
+    // A tiny ring and a log that keeps only the newest few events (whole segments of ~2 events are dropped).
+    const { master, addr } = await fx.start({ eventCapacity: 8, eventLog: { segmentBytes: 256, retainEvents: 4 } });
     await withAgents(master, 1);
     await master.submitJob(service('web', 5));
     await running(master, 'web', 5);

@@ -71,7 +71,7 @@ describe('Master events and metrics', () => {
     await m.killTask('web.0.0');
     await waitFor(() => live.some((e) => e.type === 'task_killing'), 'killing');
 
-    expect(live.find((e) => e.type === 'job_submitted')?.data).toEqual({ type: 'service', instances: 1, cpus: 1.5, http });
+    expect(live.find((e) => e.type === 'job_submitted')?.data).toEqual({ type: 'service', instances: 1, cpus: 1.5, resources: { cpus: 1.5, mem: '1Gi', ports: 1 }, http });
     expect(live.find((e) => e.type === 'agent_registered')?.data?.cpus).toBeGreaterThan(0);
     const health = live.filter((e) => e.type === 'task_health');
     expect(health.map((e) => e.data?.healthy)).toEqual([false, true]);
