@@ -19,7 +19,6 @@ import { chargeRow, releaseRow } from '../table/commit.js';
 import { NodeState, type TableLimits } from '../table/layout.js';
 import { NodeTable, type NodeSpec } from '../table/node-table.js';
 import type { RoundJob, RoundRequest } from './messages.js';
-import { allocateLatencyCounts, foldLatencyCounts } from './latency-counts.js';
 import { PlacementPool } from './pool.js';
 import { type Queued, PendingQueue } from './queue.js';
 import { UnplacedCode, type UnplacedDescription, describeUnplaced } from './reasons.js';
@@ -35,7 +34,7 @@ export interface AllocatorOptions {
   seed?: number;
   /** Policy for tasks that name none. */
   policy?: PolicyName;
-  /** Tasks per round (a round is one thread's batch). */
+  /** Tasks per worker per round. */
   roundSize?: number;
   limits?: Partial<TableLimits>;
 }
@@ -137,15 +136,11 @@ export interface GroupResult {
 
 export const MAX_GROUP_INSTANCES = 10_000_000;
 
-/**
- * What a group's `rows` entry holds when it is not a row (>= 0: placed there). One array for both
- * the row and the state: a group costs one typed array fewer (their backing stores are what a
- * group's bookkeeping mostly costs).
- */
-const enum Instance {
-  PENDING = -1,
-  UNPLACED = -2,
-  RELEASED = -3,
+const enum InstanceState {
+  PENDING = 0,
+  PLACED = 1,
+  UNPLACED = 2,
+  RELEASED = 3,
 }
 
 interface GroupState {
@@ -159,9 +154,9 @@ interface GroupState {
   gpu: number;
   ports: number;
   cset: CompiledConstraints | null;
-  /** Per instance: the row it was placed on, or an Instance state. */
   rows: Int32Array;
   portsOut: Int32Array;
+  state: Uint8Array;
   unplaced: (UnplacedDescription & { index: number })[];
   remaining: number;
   placed: number;
@@ -208,14 +203,10 @@ interface JobState {
 
 interface Round {
   index: number;
-  /** Which task buffer the round's rows are in (free again once the round is finished). */
-  buffer: number;
-  /** Set when the thread has handed the round back (or it failed: then `error`). */
-  done: boolean;
-  error: unknown;
   /** Items in buffer order; item k occupies buffer rows [pos[k], pos[k] + units). */
   tasks: PendingTask[];
   pos: number[];
+  subs: { lo: number; hi: number }[];
   jobs: JobState[];
   promise: Promise<void>;
 }
@@ -226,12 +217,13 @@ interface Round {
  * It owns the shared node table (topology writes happen here, on the caller's thread) and a pool
  * of placement threads. `place()` validates a batch completely (nothing is queued if any task is
  * wrong), queues it by priority and DRF, and a pump cuts the queue into rounds: each round is
- * one batch for whichever thread is free, each thread owning an interleaved set of shards (for
- * its life: worker.ts), and all threads commit into the same table with the optimistic protocol
- * of src/table/commit.ts. Up to ROUNDS_PER_THREAD rounds per thread may be in flight: while threads
- * place some, this thread prepares the next, and finished rounds are taken back as they come.
- * Jobs with limit / distinct-hosts constraints are kept to one round at a time, because their
- * feasibility depends on where their other instances went.
+ * split into one sub-batch per thread, each thread owning an interleaved set of shards, and all
+ * threads commit into the same table with the optimistic protocol of src/table/commit.ts.
+ * Up to ROUNDS_IN_FLIGHT rounds may be in flight: while threads place one, this thread prepares
+ * the next, and a thread that finishes its part early starts on a later round instead of waiting
+ * for the slowest part of the current one. Jobs with
+ * limit / distinct-hosts constraints are kept to one sub-batch of one round at a time, because
+ * their feasibility depends on where their other instances went.
  */
 export class Allocator {
   readonly table: NodeTable;
@@ -259,17 +251,12 @@ export class Allocator {
   /** Nodes removed while rounds were in flight: their rows are emptied once those rounds finish. */
   private readonly removing = new Set<string>();
   private inFlight: Round[] = [];
-  /** Task buffers no round in flight uses. */
-  private readonly freeBuffers: number[] = [];
   private pumping = false;
-  /** Resolves the pump's wait: set while it waits for a round to finish or for new work. */
-  private wake: (() => void) | null = null;
   private closed = false;
   private roundCounter = 0;
   private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, workerBusyMs: 0 };
-  /** Counts the placement threads record latencies into (latency-counts.ts), one per thread. */
-  private readonly latencyCounts: Int32Array[];
-  private readonly latencyHist: Histogram;
+  /** Per-task placement latency (ns) in the worker: select + commit. */
+  readonly placementLatencyNs: Histogram;
   /** Per place() call: from the call to the last decision, queueing and hand-off included (ns). */
   readonly batchLatencyNs: Histogram;
 
@@ -293,38 +280,23 @@ export class Allocator {
     this.table = new NodeTable(opts.limits);
     this.compiler = new ConstraintCompiler(this.table.interner);
     this.queue = new PendingQueue<PendingTask>((role) => this.dominantShare(role));
-    const capacity = o.roundSize;
-    const rounds = ROUNDS_PER_THREAD * workers;
+    const capacity = o.roundSize * workers;
     // One buffer per round in flight: rounds never share rows.
     // Room for 8 ports a task on average, and never less than one node's whole span, so any task
     // whose ports fit a node also fits an empty round.
     const portsCapacity = Math.max(capacity * 8, this.table.limits.maxPortSpan);
-    const data = Array.from({ length: rounds }, () => allocateTaskBuffer(capacity, portsCapacity));
+    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, portsCapacity));
     this.buffers = data.map((d) => new TaskBufferView(d));
-    for (let b = rounds - 1; b >= 0; b--) this.freeBuffers.push(b);
     for (const spec of opts.nodes ?? []) this.addNode(spec);
-    const latency = Array.from({ length: workers }, () => allocateLatencyCounts());
     this.pool = new PlacementPool(workers, {
       table: this.table.buffers,
       tasks: data,
       selection: o.selection === 'exact' ? Selection.EXACT : Selection.SAMPLED,
       sampleK: o.sampleK,
       seed: o.seed,
-      owners: new SharedArrayBuffer(workers * 4),
-      latency: latency,
     });
-    this.latencyCounts = latency.map((b) => new Int32Array(b));
-    this.latencyHist = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
+    this.placementLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
     this.batchLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600e9, numberOfSignificantValueDigits: 3 });
-  }
-
-  /**
-   * Per-task placement latency (ns) in the worker: select + commit. What the threads counted so
-   * far is folded in on each read.
-   */
-  get placementLatencyNs(): Histogram {
-    for (const c of this.latencyCounts) foldLatencyCounts(c, this.latencyHist);
-    return this.latencyHist;
   }
 
   static async create(opts: AllocatorOptions = {}): Promise<Allocator> {
@@ -358,7 +330,7 @@ export class Allocator {
     const row = this.table.rowOf(id);
     for (const g of this.groups.values()) {
       for (let i = 0; i < g.count; i++) {
-        if (g.rows[i] === row) {
+        if (g.state[i] === InstanceState.PLACED && g.rows[i] === row) {
           this.releaseGroupInstance(g, i);
           lost.push(`${g.handle}:${i}`);
         }
@@ -423,8 +395,7 @@ export class Allocator {
     }
   }
 
-  /** `register`: enter the ids as pending tasks (false for a group's shape, which has no id). */
-  private validate(tasks: readonly TaskRequest[], call: PlaceCall, register = true): PendingTask[] {
+  private validate(tasks: readonly TaskRequest[], call: PlaceCall): PendingTask[] {
     if (!Array.isArray(tasks)) throw new InvalidArgumentError('place() takes an array of tasks');
     const problems: FieldProblem[] = [];
     const out: PendingTask[] = [];
@@ -449,7 +420,7 @@ export class Allocator {
         problems.push({ path: at(i, 'id'), message: 'must be a non-empty string' });
         continue;
       }
-      if (register && this.tasks.has(t.id)) {
+      if (this.tasks.has(t.id)) {
         duplicate ??= t.id;
         problems.push({ path: at(i, 'id'), message: `duplicate task id ${JSON.stringify(t.id)}` });
       }
@@ -513,10 +484,8 @@ export class Allocator {
         group: null,
         start: 0,
       });
-      if (register) {
-        this.tasks.set(t.id, null);
-        added.push(t.id);
-      }
+      this.tasks.set(t.id, null);
+      added.push(t.id);
     }
     if (problems.length > 0) {
       for (const id of added) this.tasks.delete(id);
@@ -553,14 +522,15 @@ export class Allocator {
           { path: 'count', message: `must be an integer in 1..${MAX_GROUP_INSTANCES}` },
         ]);
       }
-      for (const k in g) {
+      for (const k of Object.keys(g)) {
         if (!GROUP_FIELDS.has(k)) throw new InvalidArgumentError(`unknown field ${k}`, [{ path: k, message: 'unknown field' }]);
       }
       // Validate the shape as one task (same rules, same errors), under an id no task can have.
       const probe: TaskRequest = { id: '\u0000group-probe', resources: g.resources };
       for (const k of SHAPE_FIELDS) if (g[k] !== undefined) (probe as unknown as Record<string, unknown>)[k] = g[k];
       const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
-      const t = this.validate([probe], call, false)[0]!;
+      const t = this.validate([probe], call)[0]!;
+      this.tasks.delete(probe.id);
       const handle = this.nextGroup++;
       let resolve!: (r: GroupResult) => void;
       const promise = new Promise<GroupResult>((r) => {
@@ -577,8 +547,9 @@ export class Allocator {
         gpu: t.gpu,
         ports: t.ports,
         cset: t.cset,
-        rows: new Int32Array(g.count).fill(Instance.PENDING),
-        portsOut: t.ports === 0 ? NO_PORTS : new Int32Array(g.count * t.ports),
+        rows: new Int32Array(g.count).fill(-1),
+        portsOut: new Int32Array(g.count * t.ports),
+        state: new Uint8Array(g.count),
         unplaced: [],
         remaining: g.count,
         placed: 0,
@@ -586,11 +557,7 @@ export class Allocator {
         resolve,
       };
       this.groups.set(handle, gs);
-      // The validated shape becomes the group's queue item (no copy: it is ours).
-      t.id = '';
-      t.units = g.count;
-      t.group = gs;
-      this.queue.push(t);
+      this.queue.push({ ...t, id: '', units: g.count, group: gs, start: 0 });
       this.kick();
       return promise;
     } catch (err) {
@@ -602,7 +569,7 @@ export class Allocator {
   releaseInstance(handle: number, index: number): void {
     this.assertOpen();
     const g = this.groups.get(handle);
-    if (!g || !Number.isInteger(index) || index < 0 || index >= g.count || g.rows[index]! < 0) {
+    if (!g || !Number.isInteger(index) || index < 0 || index >= g.count || g.state[index] !== InstanceState.PLACED) {
       throw new UnknownTaskError(`${handle}:${index}`);
     }
     this.releaseGroupInstance(g, index);
@@ -614,7 +581,7 @@ export class Allocator {
     this.assertOpen();
     const g = this.groups.get(handle);
     if (!g) throw new UnknownTaskError(`group ${handle}`);
-    for (let i = 0; i < g.count; i++) if (g.rows[i]! >= 0) this.releaseGroupInstance(g, i);
+    for (let i = 0; i < g.count; i++) if (g.state[i] === InstanceState.PLACED) this.releaseGroupInstance(g, i);
     if (g.remaining === 0) this.groups.delete(handle);
     this.kick();
   }
@@ -623,7 +590,7 @@ export class Allocator {
     const row = g.rows[i]!;
     this.refund(g, row, g.portsOut.subarray(i * g.ports, (i + 1) * g.ports));
     this.dropJobRow(g.jobKey, row);
-    g.rows[i] = Instance.RELEASED;
+    g.state[i] = InstanceState.RELEASED;
     this.running--;
     this.counters.released++;
   }
@@ -753,12 +720,7 @@ export class Allocator {
   }
 
   private kick(): void {
-    if (this.closed) return;
-    if (this.pumping) {
-      // The pump may be waiting for a round while new work could start one now.
-      this.signal();
-      return;
-    }
+    if (this.pumping || this.closed) return;
     this.pumping = true;
     setImmediate(() => {
       this.pump().catch((err: unknown) => {
@@ -768,67 +730,34 @@ export class Allocator {
     });
   }
 
-  /**
-   * Starts rounds while there is work and a free buffer, then waits for whichever comes first: a
-   * round finishing or new work (kick). Rounds are finished as they come back, not oldest first:
-   * waiting for the oldest let one slow round (a scan in a nearly full cluster) hold every
-   * buffer while the other threads, done with theirs, sat idle. Finished rounds are processed in
-   * round order within one wake-up.
-   */
   private async pump(): Promise<void> {
     try {
       while (!this.closed) {
-        while (this.queue.size > 0 && this.freeBuffers.length > 0) {
+        if (this.queue.size > 0 && this.inFlight.length < ROUNDS_IN_FLIGHT) {
           const round = this.startRound();
-          if (round === null) break;
-          this.inFlight.push(round);
+          if (round !== null) {
+            this.inFlight.push(round);
+            continue;
+          }
         }
-        if (this.inFlight.length === 0) break;
-        if (!this.anyDone()) {
-          await new Promise<void>((resolve) => {
-            this.wake = resolve;
-          });
-          this.wake = null;
-        }
-        for (const r of this.inFlight) if (r.error !== undefined) throw r.error;
-        let kept = 0;
-        for (const r of this.inFlight) {
-          if (r.done) this.finishRound(r);
-          else this.inFlight[kept++] = r;
-        }
-        this.inFlight.length = kept;
-        if (kept === 0) this.flushRemovals();
+        const oldest = this.inFlight[0];
+        if (oldest === undefined) break;
+        await oldest.promise;
+        this.inFlight.shift();
+        this.finishRound(oldest);
+        if (this.inFlight.length === 0) this.flushRemovals();
       }
     } finally {
       this.pumping = false;
-      this.wake = null;
     }
     if (this.queue.size > 0 && !this.closed && this.inFlight.length === 0) this.kick();
   }
 
-  private anyDone(): boolean {
-    for (const r of this.inFlight) if (r.done) return true;
-    return false;
-  }
-
-  private signal(): void {
-    const w = this.wake;
-    if (w !== null) {
-      this.wake = null;
-      w();
-    }
-  }
-
   private startRound(): Round | null {
     const index = this.roundCounter++;
-    const bufferIndex = this.freeBuffers.pop()!;
-    const buf = this.buffers[bufferIndex]!;
-    let cap = buf.data.capacity;
-    // While some thread has no round, share what is queued among the idle threads instead of
-    // giving it all to one (a mid-sized batch then finishes in 1/W of the time); under load every
-    // thread already has rounds waiting, and rounds stay full-sized (fewer hand-offs).
-    const idle = this.workers - this.inFlight.length;
-    if (idle > 1) cap = Math.min(cap, Math.max(MIN_SHARED_ROUND, Math.ceil(this.queue.units / idle)));
+    const buf = this.buffers[index % ROUNDS_IN_FLIGHT]!;
+    const W = this.workers;
+    const cap = buf.data.capacity;
     let portsBudget = buf.data.portsCapacity;
     const roundJobs = new Map<string, JobState>();
     const taken = this.queue.take(
@@ -862,75 +791,99 @@ export class Allocator {
     }
     if (tasks.length === 0) {
       this.roundCounter--;
-      this.freeBuffers.push(bufferIndex);
       return null;
     }
-    // One round is one thread's batch: piscina hands it to whichever thread is free, so a thread
-    // that runs ahead (or one that the OS or a slow tail holds back) takes more or fewer rounds,
-    // instead of every thread waiting on the slowest part of a round split W ways.
+    // Split into W sub-batches: a job-scoped job's tasks all go to one sub-batch (by job); the rest
+    // fill the smallest sub-batch, which balances the threads' work.
+    const buckets: PendingTask[][] = [];
+    for (let w = 0; w < W; w++) buckets.push([]);
+    const jobBucket = new Map<string, number>();
+    // A job-scoped job sits in one bucket, so it enters one sub-batch's job list and this list once.
     const jobList: JobState[] = [];
-    const pos: number[] = [];
-    const csets = new Map<number, CompiledConstraints>();
-    const jobsForSub: RoundJob[] = [];
-    const jobIdxLocal = new Map<string, number>();
-    const req = buf.req;
-    let rowsUsed = 0;
-    let portsAt = 0;
+    let rr = 0;
     for (const t of tasks) {
-      const first = rowsUsed;
-      pos.push(first);
-      rowsUsed += t.units;
-      let cset = t.cset;
-      if (cset !== null) {
-        cset = this.compiler.get(cset.id)!; // current generation of attribute values
-        t.cset = cset;
-        csets.set(cset.id, cset);
-      }
-      let jobIdx = -1;
-      if (cset?.jobScoped) {
-        let j = jobIdxLocal.get(t.jobKey);
-        if (j === undefined) {
-          const js = this.jobs.get(t.jobKey)!;
-          js.inFlight = true;
-          j = jobsForSub.length;
-          jobIdxLocal.set(t.jobKey, j);
-          jobsForSub.push({ cset: cset.id, rows: rowsOf(js) });
-          jobList.push(js);
+      if (t.cset?.jobScoped) {
+        let b = jobBucket.get(t.jobKey);
+        if (b === undefined) {
+          b = jobBucket.size % W;
+          jobBucket.set(t.jobKey, b);
         }
-        jobIdx = j;
-      }
-      const csetId = cset === null ? -1 : cset.id;
-      for (let i = first; i < rowsUsed; i++) {
-        const r = i * Req.STRIDE;
-        req[r + Req.CPU] = t.cpu;
-        req[r + Req.MEM] = t.mem;
-        req[r + Req.DISK] = t.disk;
-        req[r + Req.GPU] = t.gpu;
-        req[r + Req.PORTS] = t.ports;
-        req[r + Req.POLICY] = t.policy;
-        req[r + Req.CSET] = csetId;
-        req[r + Req.JOB] = jobIdx;
-        req[r + Req.PORTS_AT] = portsAt;
-        portsAt += t.ports;
+        buckets[b]!.push(t);
+      } else if (t.units >= 2 * W) {
+        // A large slice is shared out so every thread gets a part.
+        const each = Math.ceil(t.units / W);
+        for (let w = 0; w < W && t.units > 0; w++) buckets[w]!.push(splitSlice(t, Math.min(each, t.units)));
+      } else {
+        buckets[rr]!.push(t);
+        rr = rr + 1 === W ? 0 : rr + 1;
       }
     }
-    const request: RoundRequest = { buffer: bufferIndex, lo: 0, hi: rowsUsed, csets: [...csets.values()], jobs: jobsForSub };
-    const round: Round = { index, buffer: bufferIndex, done: false, error: undefined, tasks, pos, jobs: jobList, promise: Promise.resolve() };
-    round.promise = this.pool.run(request).then(
-      (r) => {
-        this.counters.conflicts += r.conflicts;
-        this.counters.retries += r.retries;
-        this.counters.workerBusyMs += r.busyMs;
-        round.done = true;
-        this.signal();
-      },
-      (err: unknown) => {
-        round.error = err ?? new Error('placement round failed');
-        round.done = true;
-        this.signal();
+    const ordered: PendingTask[] = [];
+    const pos: number[] = [];
+    let rowsUsed = 0;
+    const subs: { lo: number; hi: number }[] = [];
+    const requests: RoundRequest[] = [];
+    const req = buf.req;
+    let portsAt = 0;
+    for (let w = 0; w < W; w++) {
+      const lo = rowsUsed;
+      const csets = new Map<number, CompiledConstraints>();
+      const jobsForSub: RoundJob[] = [];
+      const jobIdxLocal = new Map<string, number>();
+      for (const t of buckets[w]!) {
+        if (t.units === 0) continue;
+        const first = rowsUsed;
+        ordered.push(t);
+        pos.push(first);
+        rowsUsed += t.units;
+        let cset = t.cset;
+        if (cset !== null) {
+          cset = this.compiler.get(cset.id)!; // current generation of attribute values
+          t.cset = cset;
+          csets.set(cset.id, cset);
+        }
+        let jobIdx = -1;
+        if (cset?.jobScoped) {
+          let j = jobIdxLocal.get(t.jobKey);
+          if (j === undefined) {
+            const js = this.jobs.get(t.jobKey)!;
+            js.inFlight = true;
+            j = jobsForSub.length;
+            jobIdxLocal.set(t.jobKey, j);
+            jobsForSub.push({ cset: cset.id, rows: rowsOf(js) });
+            jobList.push(js);
+          }
+          jobIdx = j;
+        }
+        const csetId = cset === null ? -1 : cset.id;
+        for (let i = first; i < rowsUsed; i++) {
+          const r = i * Req.STRIDE;
+          req[r + Req.CPU] = t.cpu;
+          req[r + Req.MEM] = t.mem;
+          req[r + Req.DISK] = t.disk;
+          req[r + Req.GPU] = t.gpu;
+          req[r + Req.PORTS] = t.ports;
+          req[r + Req.POLICY] = t.policy;
+          req[r + Req.CSET] = csetId;
+          req[r + Req.JOB] = jobIdx;
+          req[r + Req.PORTS_AT] = portsAt;
+          portsAt += t.ports;
+        }
+      }
+      const hi = rowsUsed;
+      subs.push({ lo, hi });
+      if (hi > lo) requests.push({ buffer: index % ROUNDS_IN_FLIGHT, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
+    }
+    const promise = Promise.all(requests.map((r) => this.pool.run(r))).then(
+      (results) => {
+        for (const r of results) {
+          this.counters.conflicts += r.conflicts;
+          this.counters.retries += r.retries;
+          this.counters.workerBusyMs += r.busyMs;
+        }
       },
     );
-    return round;
+    return { index, tasks: ordered, pos, subs, jobs: jobList, promise };
   }
 
   private jobState(jobKey: string, cset: CompiledConstraints): JobState {
@@ -944,7 +897,7 @@ export class Allocator {
 
   private finishRound(round: Round): void {
     this.counters.rounds++;
-    const buf = this.buffers[round.buffer]!;
+    const buf = this.buffers[round.index % ROUNDS_IN_FLIGHT]!;
     const res = buf.res;
     const req = buf.req;
     const portsOut = buf.ports;
@@ -958,6 +911,7 @@ export class Allocator {
       }
       const o = i * Res.STRIDE;
       const status = res[o + Res.STATUS]!;
+      this.placementLatencyNs.recordValue(res[o + Res.LATENCY_NS]!);
       if (status === Status.OK) {
         const row = res[o + Res.ROW]!;
         const at = req[i * Req.STRIDE + Req.PORTS_AT]!;
@@ -990,51 +944,39 @@ export class Allocator {
       }
     }
     for (const js of round.jobs) js.inFlight = false;
-    this.freeBuffers.push(round.buffer);
     if (requeue.length > 0) this.queue.unshift(requeue);
   }
 
   /** Results of a group slice: rows [at, at + units) of the round's buffer. */
   private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array): void {
+    const hist = this.placementLatencyNs;
     const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
     let gone = 0;
-    let desc: UnplacedDescription | null = null;
-    let lastStatus = 0;
-    let lastReason = 0;
-    let lastDetail = 0;
     for (let k = 0; k < t.units; k++) {
       const i = at + k;
       const idx = t.start + k;
       const o = i * Res.STRIDE;
       const status = res[o + Res.STATUS]!;
+      hist.recordValue(res[o + Res.LATENCY_NS]!);
       if (status === Status.OK) {
         const row = res[o + Res.ROW]!;
         const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
         for (let p = 0; p < g.ports; p++) g.portsOut[idx * g.ports + p] = portsOut[from + p]!;
-        // A node can leave mid-round only through `removing` (removeNode defers while rounds fly).
-        if (this.removing.size > 0 && this.liveNodeAt(row) === undefined) {
+        if (this.liveNodeAt(row) === undefined) {
           // The node left while this round ran: undo the commit; the instance is reported unplaced.
           this.refund(g, row, g.portsOut.subarray(idx * g.ports, (idx + 1) * g.ports));
-          g.rows[idx] = Instance.UNPLACED;
+          g.state[idx] = InstanceState.UNPLACED;
           g.unplaced.push({ index: idx, ...NODE_LEFT });
           gone++;
           continue;
         }
         g.rows[idx] = row;
+        g.state[idx] = InstanceState.PLACED;
         if (js) addJobRow(js, row);
       } else {
         this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
-        g.rows[idx] = Instance.UNPLACED;
-        // Instances of a slice are alike: a verdict is put in words once per distinct verdict.
-        const reason = res[o + Res.REASON]!;
-        const detail = res[o + Res.DETAIL]!;
-        if (desc === null || status !== lastStatus || reason !== lastReason || detail !== lastDetail) {
-          desc = describeUnplaced(status, reason, detail, t, t.cset);
-          lastStatus = status;
-          lastReason = reason;
-          lastDetail = detail;
-        }
-        g.unplaced.push({ index: idx, status: desc.status, code: desc.code, reason: desc.reason });
+        g.state[idx] = InstanceState.UNPLACED;
+        g.unplaced.push({ index: idx, ...describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset) });
         gone++;
       }
     }
@@ -1050,7 +992,7 @@ export class Allocator {
   private failSlice(t: PendingTask, message: string): void {
     const g = t.group!;
     for (let k = 0; k < t.units; k++) {
-      g.rows[t.start + k] = Instance.UNPLACED;
+      g.state[t.start + k] = InstanceState.UNPLACED;
       g.unplaced.push({ index: t.start + k, status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
     }
     g.remaining -= t.units;
@@ -1060,24 +1002,9 @@ export class Allocator {
   private resolveGroup(g: GroupState): void {
     this.batchLatencyNs.recordValue(Math.max(1, Math.round((performance.now() - g.started) * 1e6)));
     const nodes: (string | null)[] = new Array<string | null>(g.count);
-    for (let i = 0; i < g.count; i++) {
-      const row = g.rows[i]!;
-      nodes[i] = row >= 0 ? (this.table.idOf(row) ?? null) : null;
-    }
-    const unplaced = g.unplaced;
-    // Slices come back in order unless a round was retried or finished early: sort only then.
-    for (let i = 1; i < unplaced.length; i++) {
-      if (unplaced[i - 1]!.index > unplaced[i]!.index) {
-        unplaced.sort((a, b) => a.index - b.index);
-        break;
-      }
-    }
-    const resolve = g.resolve;
-    // The group stays (release needs its rows), but not its result: the resolver's promise holds
-    // the result for as long as the resolver lives, and every group ever placed is kept.
-    g.resolve = RESOLVED;
-    g.unplaced = [];
-    resolve({ handle: g.handle, count: g.count, placed: g.placed, nodes, ports: g.portsOut, portsPerInstance: g.ports, unplaced });
+    for (let i = 0; i < g.count; i++) nodes[i] = g.state[i] === InstanceState.PLACED ? (this.table.idOf(g.rows[i]!) ?? null) : null;
+    g.unplaced.sort((a, b) => a.index - b.index);
+    g.resolve({ handle: g.handle, count: g.count, placed: g.placed, nodes, ports: g.portsOut, portsPerInstance: g.ports, unplaced: g.unplaced });
   }
 
   private settle(t: PendingTask, a: Assignment | null, u: UnplacedDescription | null): void {
@@ -1111,24 +1038,18 @@ export class Allocator {
       this.tasks.delete(t.id);
       this.settle(t, null, { status: 'error', code: UnplacedCode.INTERNAL, reason: `placement round failed: ${message}` });
     };
-    for (const round of this.inFlight) {
-      for (const t of round.tasks) fail(t);
-      this.freeBuffers.push(round.buffer);
-    }
+    for (const round of this.inFlight) for (const t of round.tasks) fail(t);
     this.inFlight = [];
     for (const t of this.queue.take(Number.MAX_SAFE_INTEGER, () => true)) fail(t);
   }
 }
 
 /**
- * Rounds in flight per placement thread. Two keep a thread busy while this thread prepares its
- * next; four leave room for this thread to fall behind briefly (a burst of submissions, a GC
- * pause) without a thread running dry.
+ * Rounds handed to the threads at once. Two keep threads busy while this thread prepares the next;
+ * four also let a thread that finished its part start the next round while another thread is still
+ * on a slow tail (a nearly full cluster) of the current one.
  */
-const ROUNDS_PER_THREAD = 4;
-
-/** Below this, a round is not shared among idle threads: a hand-off costs more than it saves. */
-const MIN_SHARED_ROUND = 256;
+const ROUNDS_IN_FLIGHT = 4;
 
 /** Fields of TaskShapeRequest: the one list both field sets below derive from. */
 const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'policy'] as const satisfies readonly (keyof TaskShapeRequest)[];
@@ -1150,8 +1071,6 @@ function joinSlice(t: PendingTask, part: PendingTask): void {
 }
 
 /** Constant outcomes: built once, not per task (hot path, style rule 5). */
-const NO_PORTS = new Int32Array(0);
-const RESOLVED = (): void => {};
 const CANCELLED: UnplacedDescription = { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' };
 const NODE_LEFT: UnplacedDescription = { status: 'unplaceable', code: UnplacedCode.CONFLICTS, reason: 'the chosen node left during placement; retry' };
 

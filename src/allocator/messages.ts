@@ -10,13 +10,6 @@ export interface WorkerInit {
   selection: number;
   sampleK: number;
   seed: number;
-  /**
-   * Shard ownership, one Int32 slot per thread: a thread claims a free slot at start and owns the
-   * shards with shard % slots === its slot for its whole life (ownership.ts).
-   */
-  owners: SharedArrayBuffer;
-  /** Latency counts per ownership slot (latency-counts.ts). */
-  latency: SharedArrayBuffer[];
 }
 
 /** A job whose constraints depend on its other instances (limit, distinct hosts). */
@@ -26,19 +19,22 @@ export interface RoundJob {
   rows: Int32Array;
 }
 
-/** One round: place tasks [lo, hi) of the shared task buffer, in the thread's own shards. */
+/** One sub-batch: place tasks [lo, hi) of the shared task buffer. */
 export interface RoundRequest {
   /** Which task buffer the range is in. */
   buffer: number;
   lo: number;
   hi: number;
+  /** Shard ownership for this sub-batch: shards with shard % ownerCount === ownerIndex. */
+  ownerIndex: number;
+  ownerCount: number;
   /** Constraint sets referenced by the range, current versions. */
   csets: CompiledConstraints[];
   jobs: RoundJob[];
 }
 
 export interface RoundResult {
-  /** Time the thread spent on this round (ms), for utilisation figures. */
+  /** Time the thread spent on this sub-batch (ms), for utilisation figures. */
   busyMs: number;
   placed: number;
   unplaced: number;

@@ -1,19 +1,16 @@
-import { threadId, workerData } from 'node:worker_threads';
+import { workerData } from 'node:worker_threads';
 import type { CompiledConstraints } from '../placement/constraints/compiled.js';
 import { JobPlacementState } from '../placement/constraints/job-state.js';
 import { PlacementQuery } from '../placement/query.js';
 import { Placer, type SelectionValue } from '../placement/stack.js';
 import { Status } from '../placement/status.js';
 import { TableView } from '../table/view.js';
-import { latencyBucket } from './latency-counts.js';
-import { claimOwnership } from './ownership.js';
 import type { RoundRequest, RoundResult, WorkerInit } from './messages.js';
 import { Req, Res, TaskBufferView } from './task-buffer.js';
 
 /**
- * The piscina worker: places the tasks of one round on the shared table, in the shards this thread
- * owns (ownership.ts). Views, the placer and the query are built once per thread; a round
- * allocates only its job states and result object. Latencies are counted here (latency-counts.ts).
+ * The piscina worker: places the tasks of one sub-batch on the shared table. Views, the placer and
+ * the query are built once per thread; a round allocates only its job states and result object.
  */
 const init = workerData as WorkerInit;
 const view = new TableView(init.table);
@@ -22,17 +19,11 @@ let placer: Placer | null = null;
 const query = new PlacementQuery();
 const csetCache = new Map<number, CompiledConstraints>();
 
-/** This thread's shards for its whole life (ownership.ts). */
-const owners = new Int32Array(init.owners);
-const ownIndex = claimOwnership(owners, threadId);
-const latency = new Int32Array(init.latency[ownIndex]!);
-
 function placerFor(): Placer {
   if (placer === null) {
     // Every thread gets the same seed: they sample disjoint shards, so the sequences do not collide,
     // and with one worker a seed reproduces placements exactly.
     placer = new Placer(view, { selection: init.selection as SelectionValue, sampleK: init.sampleK, seed: init.seed });
-    placer.setOwnership(ownIndex, owners.length);
   }
   return placer;
 }
@@ -46,6 +37,7 @@ export default function placeRound(msg: RoundRequest): RoundResult {
   }
   const jobs: JobPlacementState[] = [];
   for (const j of msg.jobs) jobs.push(new JobPlacementState(csetCache.get(j.cset)!, j.rows, view));
+  p.setOwnership(msg.ownerIndex, msg.ownerCount);
   const tasks = buffers[msg.buffer]!;
   const req = tasks.req;
   const res = tasks.res;
@@ -54,9 +46,6 @@ export default function placeRound(msg: RoundRequest): RoundResult {
   const retries0 = p.retries;
   let placed = 0;
   let unplaced = 0;
-  // One clock read per task: a task's latency runs from the previous task's end to its own (its
-  // request read, select, commit, result written), which halves the timer's cost per decision.
-  let before = performance.now();
   for (let i = msg.lo; i < msg.hi; i++) {
     const r = i * Req.STRIDE;
     const csetId = req[r + Req.CSET]!;
@@ -71,15 +60,15 @@ export default function placeRound(msg: RoundRequest): RoundResult {
       csetId >= 0 ? csetCache.get(csetId)! : null,
       jobIdx >= 0 ? jobs[jobIdx]! : null,
     );
+    const t0 = performance.now();
     const status = p.place(query, portsOut, req[r + Req.PORTS_AT]!);
+    const t1 = performance.now();
     const o = i * Res.STRIDE;
     res[o + Res.ROW] = p.row;
     res[o + Res.STATUS] = status;
     res[o + Res.REASON] = p.reason;
     res[o + Res.DETAIL] = p.detail;
-    const after = performance.now();
-    Atomics.add(latency, latencyBucket((after - before) * 1e6), 1);
-    before = after;
+    res[o + Res.LATENCY_NS] = Math.round((t1 - t0) * 1e6);
     if (status === Status.OK) placed++;
     else unplaced++;
   }

@@ -26,8 +26,6 @@ export class Diagnosis {
   private readonly maxFree = new Int32Array(5);
 
   run(v: TableView, q: PlacementQuery, rowLimit: number): void {
-    // Counts describe this run only (a capacity proof leaves them empty).
-    this.counts.fill(0);
     if (this.byCapacity(v, q)) return;
     this.byScan(v, q, rowLimit);
   }

@@ -3,7 +3,7 @@ import { CommitResult, tryCommit } from '../table/commit.js';
 import { Header } from '../table/layout.js';
 import type { TableView } from '../table/view.js';
 import { Diagnosis } from './diagnose.js';
-import { SharedVerdicts, VerdictCache } from './verdict-cache.js';
+import { VerdictCache } from './verdict-cache.js';
 import type { PlacementQuery } from './query.js';
 import { ShardBounds } from './selection/bounds.js';
 import { Candidates } from './selection/candidates.js';
@@ -41,8 +41,7 @@ export interface PlacerOptions {
  *   2. commit the best candidate with the row's version word (optimistic, Omega-style);
  *   3. on a lost race, select again (the winner's commit is now visible) up to MAX_COMMIT_ATTEMPTS;
  *   4. when nothing fits, diagnose why (off the fast path). A request a remembered verdict covers,
- *      a repeat of the same question on an unchanged table included, is answered before step 1
- *      (this thread's verdicts first, then the unconstrained ones every thread shares).
+ *      a repeat of the same question on an unchanged table included, is answered before step 1.
  */
 export class Placer {
   readonly view: TableView;
@@ -56,8 +55,6 @@ export class Placer {
   readonly verdicts = new VerdictCache();
   /** Verdicts of unconstrained requests, which also answer constrained ones. */
   readonly genericVerdicts = new VerdictCache();
-  /** Behind both: unconstrained verdicts any thread placing on this table has made. */
-  readonly sharedVerdicts: SharedVerdicts;
   /** Row this thread last committed to: offered first by sampled binpack. */
   private sticky = -1;
   /** This thread owns the shards with shard % ownCount === ownIndex (see setOwnership). */
@@ -77,7 +74,6 @@ export class Placer {
     this.view = view;
     this.opts = opts;
     this.rng = new Xorshift32(opts.seed);
-    this.sharedVerdicts = new SharedVerdicts(view.verdicts);
   }
 
   /**
@@ -113,7 +109,7 @@ export class Placer {
     // Verdicts hold while nothing is freed and the topology stands (a drain changes the reason's
     // numbers, a removal may make a verdict final). Both words only grow, so their sum moves when
     // either does. Read before selecting: a write during this call voids what we record below.
-    const freedGen = (Atomics.load(v.header, Header.FREED_GEN) + Atomics.load(v.header, Header.TOPOLOGY_GEN)) | 0;
+    const freedGen = Atomics.load(v.header, Header.FREED_GEN) + Atomics.load(v.header, Header.TOPOLOGY_GEN);
     let cache = this.genericVerdicts;
     let cached = cache.lookup(q, freedGen, true);
     if (cached < 0 && (q.cset !== null || q.job !== null)) {
@@ -125,16 +121,6 @@ export class Placer {
       this.status = cache.status[cached]!;
       this.reason = cache.reason[cached]!;
       this.detail = cache.detail[cached]!;
-      return this.status;
-    }
-    const shared = this.sharedVerdicts;
-    if (shared.lookup(q, freedGen)) {
-      // Another thread proved it; remember it here too, so repeats stay off the shared ring.
-      this.genericVerdicts.insert(q, freedGen, shared.status, shared.reason, shared.detail);
-      this.row = -1;
-      this.status = shared.status;
-      this.reason = shared.reason;
-      this.detail = shared.detail;
       return this.status;
     }
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
@@ -156,9 +142,7 @@ export class Placer {
         this.status = Status.OK;
         this.reason = Reason.NONE;
         this.detail = 0;
-        // Only a row of our own shards: one found in another thread's (a fallback when ours are
-        // full) is that thread's next choice too, and offering it first would race it every time.
-        this.sticky = this.owns((c.bestRow / v.shardSize) | 0) ? c.bestRow : -1;
+        this.sticky = c.bestRow;
         if (q.job !== null) q.job.add(v, c.bestRow);
         return Status.OK;
       }
@@ -180,16 +164,7 @@ export class Placer {
     this.status = d.status;
     this.reason = d.reason;
     this.detail = d.detail;
-    // A verdict is kept only if the pass proved that nothing fits: a row that fits now (selection
-    // missed it while another thread was writing it) makes it transient, and a shared one would
-    // turn away every thread's requests until something is freed.
-    if (d.reason === Reason.CONFLICTS || d.counts[Reason.CONFLICTS]! > 0) return this.status;
-    if (q.cset === null && q.job === null) {
-      this.genericVerdicts.insert(q, freedGen, d.status, d.reason, d.detail);
-      this.sharedVerdicts.insert(q, freedGen, d.status, d.reason, d.detail);
-    } else {
-      this.verdicts.insert(q, freedGen, d.status, d.reason, d.detail);
-    }
+    (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
     return this.status;
   }
 }

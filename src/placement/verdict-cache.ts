@@ -1,4 +1,3 @@
-import { SHARED_VERDICTS, Verdict } from '../table/layout.js';
 import type { JobPlacementState } from './constraints/job-state.js';
 import type { PlacementQuery } from './query.js';
 
@@ -83,83 +82,5 @@ export class VerdictCache {
     this.status[i] = status;
     this.reason[i] = reason;
     this.detail[i] = detail;
-  }
-}
-
-/**
- * Unconstrained verdicts shared by every thread placing on one table, in the table's verdict ring
- * (table/layout.ts: Verdict). Each thread keeps its own VerdictCache in front of it; this second
- * level saves a thread from proving again, with a scan of every shard and a diagnosis pass, what
- * another thread has just proved. Same rule as the per-thread ring: a verdict holds at the
- * generation it was made at, for any request at least as large.
- * An entry is a seqlock: a writer takes it by moving SEQ from even to odd (a writer that finds it
- * odd or loses the exchange just skips: the ring is a cache), writes, and publishes SEQ + 2; a
- * reader that sees SEQ odd, or changed across its reads, ignores the entry.
- */
-export class SharedVerdicts {
-  private readonly a: Int32Array;
-  /** The verdict the last successful lookup() found. */
-  status = 0;
-  reason = 0;
-  detail = 0;
-  hits = 0;
-
-  constructor(ring: Int32Array) {
-    this.a = ring;
-  }
-
-  lookup(q: PlacementQuery, gen: number): boolean {
-    const a = this.a;
-    if (Atomics.load(a, Verdict.NEWEST_GEN) !== gen) return false;
-    for (let i = 0, e = Verdict.ENTRIES; i < SHARED_VERDICTS; i++, e += Verdict.STRIDE) {
-      const seq = Atomics.load(a, e + Verdict.SEQ);
-      if ((seq & 1) !== 0 || seq === 0) continue;
-      if (
-        a[e + Verdict.GEN] !== gen ||
-        q.cpu < a[e + Verdict.CPU]! ||
-        q.mem < a[e + Verdict.MEM]! ||
-        q.disk < a[e + Verdict.DISK]! ||
-        q.gpu < a[e + Verdict.GPU]! ||
-        q.ports < a[e + Verdict.PORTS]!
-      ) {
-        continue;
-      }
-      const status = a[e + Verdict.STATUS]!;
-      const reason = a[e + Verdict.REASON]!;
-      const detail = a[e + Verdict.DETAIL]!;
-      // Atomics are sequentially consistent, so the plain reads above are ordered before this one.
-      if (Atomics.load(a, e + Verdict.SEQ) !== seq) continue;
-      this.status = status;
-      this.reason = reason;
-      this.detail = detail;
-      this.hits++;
-      return true;
-    }
-    return false;
-  }
-
-  insert(q: PlacementQuery, gen: number, status: number, reason: number, detail: number): void {
-    const a = this.a;
-    const i = (Atomics.add(a, Verdict.NEXT, 1) >>> 0) % SHARED_VERDICTS;
-    const e = Verdict.ENTRIES + i * Verdict.STRIDE;
-    const seq = Atomics.load(a, e + Verdict.SEQ);
-    if ((seq & 1) !== 0 || Atomics.compareExchange(a, e + Verdict.SEQ, seq, (seq + 1) | 0) !== seq) return;
-    a[e + Verdict.GEN] = gen;
-    a[e + Verdict.CPU] = q.cpu;
-    a[e + Verdict.MEM] = q.mem;
-    a[e + Verdict.DISK] = q.disk;
-    a[e + Verdict.GPU] = q.gpu;
-    a[e + Verdict.PORTS] = q.ports;
-    a[e + Verdict.STATUS] = status;
-    a[e + Verdict.REASON] = reason;
-    a[e + Verdict.DETAIL] = detail;
-    // Never back to 0 (the never-written mark) when it wraps.
-    const next = (seq + 2) | 0;
-    Atomics.store(a, e + Verdict.SEQ, next === 0 ? 2 : next);
-    // Generations only grow: a writer at an older one must not hide a newer entry.
-    for (;;) {
-      const cur = Atomics.load(a, Verdict.NEWEST_GEN);
-      if (cur - gen >= 0 || Atomics.compareExchange(a, Verdict.NEWEST_GEN, cur, gen) === cur) break;
-    }
   }
 }

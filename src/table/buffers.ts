@@ -1,5 +1,5 @@
 import { DIMS } from '../resources/vector.js';
-import { Header, Summary, type TableLimits, VERDICT_RING_BYTES, portWordsFor } from './layout.js';
+import { Header, Summary, type TableLimits, portWordsFor } from './layout.js';
 
 /**
  * The SharedArrayBuffers behind one node table. Plain data, so it crosses to worker threads as
@@ -18,8 +18,6 @@ export interface TableBuffers {
   portBits: SharedArrayBuffer;
   attrs: SharedArrayBuffer;
   summary: SharedArrayBuffer;
-  /** Unplaceable verdicts shared by every placement thread (layout.ts: Verdict). */
-  verdicts: SharedArrayBuffer;
 }
 
 function growable(bytesPerRow: number, maxRows: number): SharedArrayBuffer {
@@ -48,7 +46,6 @@ export function allocateBuffers(limits: TableLimits): TableBuffers {
     portBits: growable(4 * portWordsFor(limits.maxPortSpan), max),
     attrs: growable(4 * limits.maxAttrKeys, max),
     summary: growable(4 * Summary.STRIDE, maxShards),
-    verdicts: new SharedArrayBuffer(VERDICT_RING_BYTES),
   };
 }
 
@@ -78,6 +75,6 @@ export function committedBytes(b: TableBuffers): number {
   let n = b.header.byteLength + b.version.byteLength + b.state.byteLength;
   for (let d = 0; d < DIMS; d++) n += b.cap[d]!.byteLength + b.used[d]!.byteLength;
   n += b.portBase.byteLength + b.portSpan.byteLength + b.portsFree.byteLength + b.portBits.byteLength;
-  n += b.attrs.byteLength + b.summary.byteLength + b.verdicts.byteLength;
+  n += b.attrs.byteLength + b.summary.byteLength;
   return n;
 }

@@ -90,37 +90,6 @@ export const Summary = {
   STRIDE: 352,
 } as const;
 
-/**
- * The shared ring of unplaceable verdicts (placement/verdict-cache.ts: SharedVerdicts): two header
- * words, then SHARED_VERDICTS entries of STRIDE words, each guarded by its own SEQ word (odd while
- * a thread writes it). Shared so that one thread's proof that a shape fits nowhere answers every
- * thread, instead of each repeating the scan and the diagnosis.
- */
-export const Verdict = {
-  /** Generation of the newest entry (only grows): a reader at another generation skips the ring. */
-  NEWEST_GEN: 0,
-  /** Next entry to write, modulo SHARED_VERDICTS. */
-  NEXT: 1,
-  ENTRIES: 2,
-  SEQ: 0,
-  GEN: 1,
-  CPU: 2,
-  MEM: 3,
-  DISK: 4,
-  GPU: 5,
-  PORTS: 6,
-  STATUS: 7,
-  REASON: 8,
-  DETAIL: 9,
-  STRIDE: 10,
-} as const;
-
-/** Entries in the shared verdict ring: workloads have few distinct shapes at a time. */
-export const SHARED_VERDICTS = 32;
-
-/** Bytes of the shared verdict ring. */
-export const VERDICT_RING_BYTES = (Verdict.ENTRIES + SHARED_VERDICTS * Verdict.STRIDE) * 4;
-
 /** Highest fit level (levels are 0..FIT_LEVELS). */
 export const FIT_LEVELS = 16;
 /** Fit levels per dimension, the side of Summary.LOAD_GRID. */

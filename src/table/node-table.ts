@@ -56,8 +56,6 @@ export class NodeTable {
   readonly interner: AttributeInterner;
   private readonly rowsById = new Map<string, number>();
   private readonly meta: (RowMeta | undefined)[] = [];
-  /** Node id by row, apart from `meta`: naming a placement's row then reads one pointer, not two. */
-  private readonly ids: (string | undefined)[] = [];
   private readonly rowAssign = new RowAssigner();
   private rowLimit = 0;
 
@@ -92,7 +90,7 @@ export class NodeTable {
   }
 
   idOf(row: number): string | undefined {
-    return this.ids[row];
+    return this.meta[row]?.id;
   }
 
   nodeIds(): IterableIterator<string> {
@@ -168,7 +166,6 @@ export class NodeTable {
     if (p.gpu > h[Header.MAX_CAP_GPU]!) Atomics.store(h, Header.MAX_CAP_GPU, p.gpu);
     if (v.portsFree[row]! > h[Header.MAX_CAP_PORTS]!) Atomics.store(h, Header.MAX_CAP_PORTS, v.portsFree[row]!);
     onJoin(v, row);
-    this.ids[row] = spec.id;
     this.meta[row] = { id: spec.id, attributes: { ...attrs }, portRanges: p.ports, portCount: countPorts(p.ports) };
     this.rowsById.set(spec.id, row);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
@@ -236,7 +233,6 @@ export class NodeTable {
     unlockRow(v, row, held);
     this.rowsById.delete(id);
     this.meta[row] = undefined;
-    this.ids[row] = undefined;
     this.rowAssign.give(row, this.limits);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
   }

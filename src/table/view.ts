@@ -13,8 +13,6 @@ export class TableView {
   readonly portWords: number;
   readonly maxAttrKeys: number;
   readonly shardSize: number;
-  /** The shared verdict ring (fixed size: never rebuilt). */
-  readonly verdicts: Int32Array;
   capacity = -1;
   version!: Int32Array;
   state!: Int32Array;
@@ -39,7 +37,6 @@ export class TableView {
     this.portWords = portWordsFor(buffers.limits.maxPortSpan);
     this.maxAttrKeys = buffers.limits.maxAttrKeys;
     this.shardSize = buffers.limits.shardSize;
-    this.verdicts = new Int32Array(buffers.verdicts);
     this.refresh();
   }
 

@@ -8,7 +8,6 @@ import {
   NODE_STATE_NAMES,
   NodeState,
   Summary,
-  VERDICT_RING_BYTES,
   bytesPerRow,
   portWordsFor,
 } from '../../src/table/layout.js';
@@ -75,7 +74,7 @@ describe('layout', () => {
     for (const limits of [DEFAULT_LIMITS, { ...DEFAULT_LIMITS, maxAttrKeys: 3, maxPortSpan: 100, shardSize: 64 }]) {
       const b = allocateBuffers(limits);
       const base = committedBytes(b);
-      expect(base).toBe(Header.SIZE * 4 + VERDICT_RING_BYTES);
+      expect(base).toBe(Header.SIZE * 4);
       const rows = 2048;
       growBuffers(b, rows);
       const shards = Math.ceil(rows / limits.shardSize);
