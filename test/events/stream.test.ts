@@ -69,11 +69,14 @@ describe('GET /v1/events', () => {
   });
 
   it('sends a resync with a snapshot when the seq has left the event log, then the live stream', async () => {
-    // A tiny ring and a log that keeps only the newest few events (whole segments of ~2 events are dropped).
-    const { master, addr } = await fx.start({ eventCapacity: 8, eventLog: { segmentBytes: 256, retainEvents: 4 } });
+    // A small ring and a log that keeps only the newest few events (whole segments of ~2 events are dropped);
+    // filler events push seq 1 out of both. The ring still holds everything the live part below produces, so a
+    // reader slowed by a loaded machine is not sent a second resync.
+    const { master, addr } = await fx.start({ eventCapacity: 64, eventLog: { segmentBytes: 256, retainEvents: 4 } });
     await withAgents(master, 1);
     await master.submitJob(service('web', 5));
     await running(master, 'web', 5);
+    for (let i = 0; i < 100; i++) master.events.publish({ type: 'error', data: { code: 'BRL_ERR_INTERNAL', message: `filler ${i}` } });
     expect(master.events.firstSeq).toBeGreaterThan(2);
 
     const c = await subscribe(addr, 'since=1', EVENTS_JSON_SUBPROTOCOL);
