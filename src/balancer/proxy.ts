@@ -15,7 +15,7 @@ import { REQUEST_LIMIT_DEFAULTS, type RequestFacts, checkRequest, forwardHeaders
 import type { BalancerMetrics } from './metrics.js';
 import type { OutlierDetector } from './outlier.js';
 import { pick, pickPanic } from './picker.js';
-import { type PoolOptions, classify, createPool } from './upstream.js';
+import { type Failure, type PoolOptions, classify, createPool } from './upstream.js';
 import { type ErrorKind, ErrorKindIndex, type RefusalKind, type RequestLimits } from './types.js';
 
 /** Methods RFC 9110 §9.2.2 calls idempotent: repeating them is safe, so a reset before the response is retried. */
@@ -124,6 +124,24 @@ export class Proxy {
     this.registry.table.countError(ep.slot, ErrorKindIndex[kind]);
     ep.service.errors[ErrorKindIndex[kind]]++;
   }
+
+  /** Passive health from a final response status (HTTP and WebSocket exchanges alike): 5xx is a failure. */
+  recordStatus(ep: Endpoint, status: number): void {
+    if (status >= 500) {
+      this.countError(ep, 'status_5xx');
+      this.outlier.failure(ep);
+    } else {
+      this.outlier.success(ep.slot);
+    }
+  }
+
+  /** Counts a failed exchange with an endpoint and, when the endpoint is to blame, feeds outlier detection. */
+  recordFailure(ep: Endpoint, err: Error, connected: boolean): Failure {
+    const f = classify(err, ep.address, connected);
+    this.countError(ep, f.kind);
+    if (f.endpointFault) this.outlier.failure(ep);
+    return f;
+  }
 }
 
 export function pathOf(target: string): string {
@@ -207,12 +225,7 @@ class Exchange implements DownstreamSink, RequestFacts {
     if (status < 200) return true;
     const ep = this.#ep!;
     this.#resumeUpstream = resume;
-    if (status >= 500) {
-      this.#proxy.countError(ep, 'status_5xx');
-      this.#proxy.outlier.failure(ep);
-    } else {
-      this.#proxy.outlier.success(ep.slot);
-    }
+    this.#proxy.recordStatus(ep, status);
     const out: string[] = [];
     responseHeaders(raw, out);
     this.#down.writeHead(status, out);
@@ -242,9 +255,7 @@ class Exchange implements DownstreamSink, RequestFacts {
       this.#finish();
       return;
     }
-    const f = classify(err, ep.address, this.#connected);
-    proxy.countError(ep, f.kind);
-    if (f.endpointFault) proxy.outlier.failure(ep);
+    const f = proxy.recordFailure(ep, err, this.#connected);
     if (this.#down.headersSent) {
       // Response bytes went out: no retry, no error status; cut the client off so it sees the truncation.
       this.#down.abort();

@@ -10,7 +10,6 @@ import type { Downstream, DownstreamSink } from './downstream.js';
 import type { Endpoint } from './endpoints.js';
 import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import { ClientAbortError, type Proxy, sendError } from './proxy.js';
-import { classify } from './upstream.js';
 
 /** A Downstream on a connection that asked to upgrade; the response methods write raw HTTP/1.1 on it. */
 export interface UpgradeDownstream extends Downstream {
@@ -121,12 +120,7 @@ class UpgradeExchange implements DownstreamSink {
     if (status < 200) return true;
     const ep = this.#ep!;
     this.#resume = resume;
-    if (status >= 500) {
-      this.#proxy.countError(ep, 'status_5xx');
-      this.#proxy.outlier.failure(ep);
-    } else {
-      this.#proxy.outlier.success(ep.slot);
-    }
+    this.#proxy.recordStatus(ep, status);
     const out: string[] = [];
     responseHeaders(raw, out);
     this.#down.writeHead(status, out);
@@ -150,9 +144,7 @@ class UpgradeExchange implements DownstreamSink {
       this.#end();
       return;
     }
-    const f = classify(err, ep.address, this.#connected);
-    this.#proxy.countError(ep, f.kind);
-    if (f.endpointFault) this.#proxy.outlier.failure(ep);
+    const f = this.#proxy.recordFailure(ep, err, this.#connected);
     if (this.#down.headersSent) {
       this.#down.abort();
       this.#end();

@@ -1,18 +1,7 @@
 import { BorealisError, ErrorCodes } from '../api/errors.js';
 import type { ClusterEvent } from '../master/types.js';
-import { EventType } from '../proto/events.js';
+import { type EventMsg, EventType, eventFromProto } from '../proto/events.js';
 import { TO_OBJECT, taskStateFromWire, taskStateToWire } from '../proto/index.js';
-
-interface EventMsg {
-  seq?: number;
-  atMs?: number;
-  type?: string;
-  job?: string;
-  taskId?: string;
-  agentId?: string;
-  state?: number;
-  dataJson?: string;
-}
 
 /**
  * A logged event (a protobuf `borealis.v1.Event`, as encodeEventProto wrote it) back as the ClusterEvent it was:
@@ -26,26 +15,7 @@ export function decodeLoggedEvent(bytes: Uint8Array): ClusterEvent {
   } catch (err) {
     throw new BorealisError(ErrorCodes.INTERNAL, `event log record is not an Event: ${(err as Error).message}`);
   }
-  // Built in the bus' field order (type, job, taskId, agentId, state, data, seq, at), so an event read back from
-  // the log serialises to the same JSON text as the one published.
-  const e = { type: (m.type ?? '') as ClusterEvent['type'] } as ClusterEvent;
-  if (m.job) e.job = m.job;
-  if (m.taskId) e.taskId = m.taskId;
-  if (m.agentId) e.agentId = m.agentId;
-  if (m.state) {
-    const s = taskStateFromWire(m.state);
-    if (s) e.state = s;
-  }
-  if (m.dataJson) {
-    try {
-      e.data = JSON.parse(m.dataJson) as Record<string, unknown>;
-    } catch (err) {
-      throw new BorealisError(ErrorCodes.INTERNAL, `event log record ${m.seq ?? 0} has bad data_json: ${(err as Error).message}`);
-    }
-  }
-  e.seq = m.seq ?? 0;
-  e.at = m.atMs ?? 0;
-  return e;
+  return eventFromProto(m, (what, err) => new BorealisError(ErrorCodes.INTERNAL, `event log record has bad ${what}: ${(err as Error).message}`));
 }
 
 // ---- encoding without protobufjs' Writer ---------------------------------------------------------------

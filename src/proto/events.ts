@@ -154,7 +154,7 @@ export function encodeControlJson(m: HelloMessage | ResyncMessage | CloseMessage
   return JSON.stringify(m);
 }
 
-interface EventMsg {
+export interface EventMsg {
   seq?: number;
   atMs?: number;
   type?: string;
@@ -169,8 +169,13 @@ function malformed(what: string, err?: unknown): BorealisError {
   return new BorealisError(ErrorCodes.PROTOCOL, `malformed event stream frame: ${what}${err ? ` (${(err as Error).message})` : ''}`);
 }
 
-function eventFromProto(m: EventMsg): ClusterEvent {
-  const e: ClusterEvent = { seq: m.seq ?? 0, at: m.atMs ?? 0, type: (m.type ?? '') as ClusterEvent['type'] };
+/**
+ * A protobuf Event as the ClusterEvent it was, built in the bus' field order (type, job, taskId, agentId, state,
+ * data, seq, at) so that it serialises to the same JSON text as the published one. `bad` makes the error for a
+ * data_json that does not parse (the stream client and the event log blame different parties).
+ */
+export function eventFromProto(m: EventMsg, bad: (what: string, err: unknown) => Error = malformed): ClusterEvent {
+  const e = { type: (m.type ?? '') as ClusterEvent['type'] } as ClusterEvent;
   if (m.job) e.job = m.job;
   if (m.taskId) e.taskId = m.taskId;
   if (m.agentId) e.agentId = m.agentId;
@@ -182,9 +187,11 @@ function eventFromProto(m: EventMsg): ClusterEvent {
     try {
       e.data = JSON.parse(m.dataJson) as Record<string, unknown>;
     } catch (err) {
-      throw malformed(`event ${e.seq} data_json`, err);
+      throw bad(`event ${m.seq ?? 0} data_json`, err);
     }
   }
+  e.seq = m.seq ?? 0;
+  e.at = m.atMs ?? 0;
   return e;
 }
 
@@ -201,7 +208,7 @@ export function decodeFrameProto(bytes: Uint8Array): StreamMessage {
   } catch (err) {
     throw malformed('not an EventFrame', err);
   }
-  if (o.batch) return { type: 'events', events: (o.batch.events ?? []).map(eventFromProto) };
+  if (o.batch) return { type: 'events', events: (o.batch.events ?? []).map((m) => eventFromProto(m)) };
   if (o.hello) return { type: 'hello', epoch: o.hello.epoch ?? '', seq: o.hello.seq ?? 0, firstSeq: o.hello.firstSeq ?? 0 };
   if (o.resync) {
     let snapshot: StreamSnapshot;
