@@ -73,8 +73,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
     // Warm the threads (JIT, views) on a throwaway task so the first round is not a cold start.
     await alloc.place([{ id: '__warmup__', resources: { cpus: 0.001 } }]);
     alloc.release('__warmup__');
-    alloc.placementLatencyNs.reset();
-    alloc.batchLatencyNs.reset();
+    alloc.resetLatency();
     const before = alloc.stats();
 
     const bar = o.progress ? new SingleBar({ format: '  {bar} {value}/{total} tasks  {eta}s left', hideCursor: true }) : null;
@@ -147,7 +146,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
       placementsPerSec: Math.round((placed / wallMs) * 1000),
       decisionsPerSec: Math.round(((placed + unplaced) / wallMs) * 1000),
       wallMs: Math.round(wallMs),
-      latencyUs: percentilesUs(alloc.placementLatencyNs),
+      latencyUs: percentilesUs(alloc.placementLatency()),
       batchLatencyUs: percentilesUs(alloc.batchLatencyNs),
       conflicts: after.conflicts - before.conflicts,
       workerBusyMs: Math.round(after.workerBusyMs - before.workerBusyMs),

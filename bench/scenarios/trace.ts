@@ -139,7 +139,7 @@ export async function runTrace(o: TraceRunOptions): Promise<TraceRunResult> {
       released,
       placementsPerSec: Math.round((placed / wallMs) * 1000),
       wallMs: Math.round(wallMs),
-      latencyUs: percentilesUs(alloc.placementLatencyNs),
+      latencyUs: percentilesUs(alloc.placementLatency()),
       queueingDelayUs: percentilesUs(queueing),
       utilizationOverTime,
       unplacedByCode,

@@ -19,7 +19,8 @@ import { chargeRow, releaseRow } from '../table/commit.js';
 import { NodeState, type TableLimits } from '../table/layout.js';
 import { NodeTable, type NodeSpec } from '../table/node-table.js';
 import type { RoundJob, RoundRequest } from './messages.js';
-import { PlacementPool } from './pool.js';
+import { LATENCY_BUCKETS, latencyBufferBytes, readLatency, snapshotLatency } from './latency-counts.js';
+import { PlacementPool, ROUNDS_IN_FLIGHT } from './pool.js';
 import { type Queued, PendingQueue } from './queue.js';
 import { UnplacedCode, type UnplacedDescription, describeUnplaced } from './reasons.js';
 import { Req, Res, TaskBufferView, allocateTaskBuffer } from './task-buffer.js';
@@ -255,8 +256,10 @@ export class Allocator {
   private closed = false;
   private roundCounter = 0;
   private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, workerBusyMs: 0 };
-  /** Per-task placement latency (ns) in the worker: select + commit. */
-  readonly placementLatencyNs: Histogram;
+  /** Placement threads count each decision's latency here (latency-counts.ts). */
+  private readonly latencyBuffer: SharedArrayBuffer;
+  /** Counts at the last resetLatency(). */
+  private latencyBaseline: Float64Array = new Float64Array(LATENCY_BUCKETS);
   /** Per place() call: from the call to the last decision, queueing and hand-off included (ns). */
   readonly batchLatencyNs: Histogram;
 
@@ -276,6 +279,7 @@ export class Allocator {
       throw new InvalidArgumentError(`workers must be an integer in 1..256, got ${workers}`);
     }
     this.workers = workers;
+    this.latencyBuffer = new SharedArrayBuffer(latencyBufferBytes(workers));
     this.opts = { selection: o.selection, sampleK: o.sampleK, seed: o.seed, policy: o.policy, roundSize: o.roundSize };
     this.table = new NodeTable(opts.limits);
     this.compiler = new ConstraintCompiler(this.table.interner);
@@ -294,13 +298,29 @@ export class Allocator {
       selection: o.selection === 'exact' ? Selection.EXACT : Selection.SAMPLED,
       sampleK: o.sampleK,
       seed: o.seed,
+      threads: workers,
+      latency: this.latencyBuffer,
+      rowClaims: new Int32Array(new SharedArrayBuffer(4)),
     });
-    this.placementLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
     this.batchLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600e9, numberOfSignificantValueDigits: 3 });
   }
 
   static async create(opts: AllocatorOptions = {}): Promise<Allocator> {
     return new Allocator(opts);
+  }
+
+  /**
+   * Per-decision placement latency (ns) inside the placement threads (select + commit) since the
+   * last resetLatency(), as a fresh HDR histogram (built on demand: not for every decision).
+   */
+  placementLatency(): Histogram {
+    return readLatency(this.latencyBuffer, this.workers, this.latencyBaseline);
+  }
+
+  /** Starts both latency histograms afresh (placement and per-call). */
+  resetLatency(): void {
+    this.latencyBaseline = snapshotLatency(this.latencyBuffer, this.workers);
+    this.batchLatencyNs.reset();
   }
 
   // ---- topology -------------------------------------------------------------------------------
@@ -911,7 +931,6 @@ export class Allocator {
       }
       const o = i * Res.STRIDE;
       const status = res[o + Res.STATUS]!;
-      this.placementLatencyNs.recordValue(res[o + Res.LATENCY_NS]!);
       if (status === Status.OK) {
         const row = res[o + Res.ROW]!;
         const at = req[i * Req.STRIDE + Req.PORTS_AT]!;
@@ -949,7 +968,6 @@ export class Allocator {
 
   /** Results of a group slice: rows [at, at + units) of the round's buffer. */
   private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array): void {
-    const hist = this.placementLatencyNs;
     const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
     let gone = 0;
     for (let k = 0; k < t.units; k++) {
@@ -957,7 +975,6 @@ export class Allocator {
       const idx = t.start + k;
       const o = i * Res.STRIDE;
       const status = res[o + Res.STATUS]!;
-      hist.recordValue(res[o + Res.LATENCY_NS]!);
       if (status === Status.OK) {
         const row = res[o + Res.ROW]!;
         const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
@@ -1044,12 +1061,6 @@ export class Allocator {
   }
 }
 
-/**
- * Rounds handed to the threads at once. Two keep threads busy while this thread prepares the next;
- * four also let a thread that finished its part start the next round while another thread is still
- * on a slow tail (a nearly full cluster) of the current one.
- */
-const ROUNDS_IN_FLIGHT = 4;
 
 /** Fields of TaskShapeRequest: the one list both field sets below derive from. */
 const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'policy'] as const satisfies readonly (keyof TaskShapeRequest)[];

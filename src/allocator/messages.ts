@@ -10,6 +10,12 @@ export interface WorkerInit {
   selection: number;
   sampleK: number;
   seed: number;
+  /** Threads in the pool: rows of `latency`. */
+  threads: number;
+  /** Per-thread latency bucket rows (latency-counts.ts). */
+  latency: SharedArrayBuffer;
+  /** One Int32 a starting thread increments to claim its row. */
+  rowClaims: Int32Array;
 }
 
 /** A job whose constraints depend on its other instances (limit, distinct hosts). */

@@ -9,13 +9,13 @@ export interface TaskBufferData {
   portsCapacity: number;
   /** Request columns: cpu, mem, disk, gpu, ports, policy, cset id (-1 none), job index in the round (-1 none), ports offset. */
   req: SharedArrayBuffer;
-  /** Result columns: row (-1 none), status, reason, detail, latency ns. */
+  /** Result columns: row (-1 none), status, reason, detail. */
   res: SharedArrayBuffer;
   ports: SharedArrayBuffer;
 }
 
 export const Req = { CPU: 0, MEM: 1, DISK: 2, GPU: 3, PORTS: 4, POLICY: 5, CSET: 6, JOB: 7, PORTS_AT: 8, STRIDE: 9 } as const;
-export const Res = { ROW: 0, STATUS: 1, REASON: 2, DETAIL: 3, LATENCY_NS: 4, STRIDE: 5 } as const;
+export const Res = { ROW: 0, STATUS: 1, REASON: 2, DETAIL: 3, STRIDE: 4 } as const;
 
 export function allocateTaskBuffer(capacity: number, portsCapacity: number): TaskBufferData {
   return {

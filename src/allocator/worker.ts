@@ -6,6 +6,7 @@ import { Placer, type SelectionValue } from '../placement/stack.js';
 import { Status } from '../placement/status.js';
 import { TableView } from '../table/view.js';
 import type { RoundRequest, RoundResult, WorkerInit } from './messages.js';
+import { LatencyRecorder } from './latency-counts.js';
 import { Req, Res, TaskBufferView } from './task-buffer.js';
 
 /**
@@ -18,6 +19,8 @@ const buffers = init.tasks.map((d) => new TaskBufferView(d));
 let placer: Placer | null = null;
 const query = new PlacementQuery();
 const csetCache = new Map<number, CompiledConstraints>();
+// A replacement for a crashed thread reuses a row (modulo): its counts add to its predecessor's.
+const latency = new LatencyRecorder(init.latency, Atomics.add(init.rowClaims, 0, 1) % init.threads);
 
 function placerFor(): Placer {
   if (placer === null) {
@@ -68,7 +71,7 @@ export default function placeRound(msg: RoundRequest): RoundResult {
     res[o + Res.STATUS] = status;
     res[o + Res.REASON] = p.reason;
     res[o + Res.DETAIL] = p.detail;
-    res[o + Res.LATENCY_NS] = Math.round((t1 - t0) * 1e6);
+    latency.record(Math.round((t1 - t0) * 1e6));
     if (status === Status.OK) placed++;
     else unplaced++;
   }
