@@ -80,7 +80,7 @@ export class ClusterModel {
         continue;
       }
       if (!this.#jobs.has(t.job)) continue;
-      const info: TaskInfo = { job: t.job, state: t.state, ports: [...t.ports], killing: false };
+      const info: TaskInfo = { job: t.job, state: t.state, ports: [...t.ports], killing: t.killing === true };
       if (t.agentId !== undefined) info.agentId = t.agentId;
       if (t.host !== undefined) info.host = t.host;
       if (t.healthy !== undefined) info.healthy = t.healthy;

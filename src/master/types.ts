@@ -93,6 +93,11 @@ export interface TaskView extends TaskCore {
   /** host:port of the first port, when the task has ports and an agent. */
   endpoint?: string;
   healthy?: boolean;
+  /**
+   * The master asked the agent to kill this task and it has not ended yet: balancers drain it (no new requests).
+   * Carried in snapshots so a balancer that resyncs mid-kill still drains it (task_killing is an event only).
+   */
+  killing?: boolean;
 }
 
 export type AgentStateName = 'up' | 'draining' | 'lost';

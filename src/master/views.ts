@@ -1,5 +1,6 @@
 import type { TaskStateName } from '../proto/index.js';
 import type { JobRecord, Store, TaskRecord } from './store.js';
+import { isTerminal } from './task-states.js';
 import type { JobView, TaskView } from './types.js';
 
 /** Read-only copies for callers: nothing they hold can change the master's state. */
@@ -17,6 +18,7 @@ export function taskView(t: TaskRecord): TaskView {
   if (t.host !== undefined) v.host = t.host;
   if (t.host !== undefined && t.ports.length > 0) v.endpoint = `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.ports[0]}`;
   if (t.healthy !== undefined) v.healthy = t.healthy;
+  if (t.killRequested && !isTerminal(t.state)) v.killing = true;
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.message !== undefined) v.message = t.message;
   if (t.exitCode !== undefined) v.exitCode = t.exitCode;
