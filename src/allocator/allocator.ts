@@ -970,6 +970,10 @@ export class Allocator {
   private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array): void {
     const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
     let gone = 0;
+    let said: UnplacedDescription | null = null;
+    let saidStatus = 0;
+    let saidReason = 0;
+    let saidDetail = 0;
     for (let k = 0; k < t.units; k++) {
       const i = at + k;
       const idx = t.start + k;
@@ -993,7 +997,16 @@ export class Allocator {
       } else {
         this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
         g.state[idx] = InstanceState.UNPLACED;
-        g.unplaced.push({ index: idx, ...describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset) });
+        // Instances of a slice that fail, fail alike (the tail of a full cluster): word the outcome once.
+        const reason = res[o + Res.REASON]!;
+        const detail = res[o + Res.DETAIL]!;
+        if (said === null || status !== saidStatus || reason !== saidReason || detail !== saidDetail) {
+          said = describeUnplaced(status, reason, detail, t, t.cset);
+          saidStatus = status;
+          saidReason = reason;
+          saidDetail = detail;
+        }
+        g.unplaced.push({ index: idx, status: said.status, code: said.code, reason: said.reason });
         gone++;
       }
     }
