@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import { Allocator, type TaskGroupRequest, type TaskRequest } from '../../src/allocator/allocator.js';
 import type { PolicyName } from '../../src/placement/scoring/policy.js';
+import { type CpuSplit, cpuSplit, threadTimes } from '../lib/thread-cpu.js';
 import { auditTable } from '../lib/audit.js';
 import { clusterCapacity, generateCluster } from '../lib/cluster.js';
 import { type Percentiles, percentilesUs } from '../lib/report.js';
@@ -45,6 +46,8 @@ export interface PlacementRunResult {
   retries: number;
   /** Placement threads' busy time summed (ms): against wallMs × workers it shows their utilisation. */
   workerBusyMs: number;
+  /** CPU per thread over the timed part (Linux only): where the cores went. */
+  cpuMs?: CpuSplit;
   utilization: { cpus: number; mem: number };
   nodesUsed: number;
   overcommittedNodes: number;
@@ -82,6 +85,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
     let placed = 0;
     let unplaced = 0;
     let next = 0;
+    const threadsAtStart = threadTimes();
     const t0 = performance.now();
     if (api === 'groups') {
       // Whole jobs in flight up to the same number of tasks as the task API keeps outstanding.
@@ -129,6 +133,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
     });
     }
     const wallMs = performance.now() - t0;
+    const threadsAtEnd = threadTimes();
     bar?.stop();
     const after = alloc.stats();
     const audit = auditTable(alloc);
@@ -150,6 +155,7 @@ export async function runPlacement(o: PlacementRunOptions): Promise<PlacementRun
       batchLatencyUs: percentilesUs(alloc.batchLatencyNs),
       conflicts: after.conflicts - before.conflicts,
       workerBusyMs: Math.round(after.workerBusyMs - before.workerBusyMs),
+      ...(threadsAtStart && threadsAtEnd ? { cpuMs: cpuSplit(threadsAtStart, threadsAtEnd, new Set(alloc.placementThreadIds())) } : {}),
       retries: after.retries - before.retries,
       utilization: { cpus: round4(audit.utilization.cpus), mem: round4(audit.utilization.mem) },
       nodesUsed: audit.nodesUsed,

@@ -258,6 +258,8 @@ export class Allocator {
   private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, workerBusyMs: 0 };
   /** Placement threads count each decision's latency here (latency-counts.ts). */
   private readonly latencyBuffer: SharedArrayBuffer;
+  /** OS thread id of each placement thread (WorkerInit.threadIds). */
+  private readonly threadIds: Int32Array;
   /** Counts at the last resetLatency(). */
   private latencyBaseline: Float64Array = new Float64Array(LATENCY_BUCKETS);
   /** Per place() call: from the call to the last decision, queueing and hand-off included (ns). */
@@ -280,6 +282,7 @@ export class Allocator {
     }
     this.workers = workers;
     this.latencyBuffer = new SharedArrayBuffer(latencyBufferBytes(workers));
+    this.threadIds = new Int32Array(new SharedArrayBuffer(4 * workers));
     this.opts = { selection: o.selection, sampleK: o.sampleK, seed: o.seed, policy: o.policy, roundSize: o.roundSize };
     this.table = new NodeTable(opts.limits);
     this.compiler = new ConstraintCompiler(this.table.interner);
@@ -301,6 +304,7 @@ export class Allocator {
       threads: workers,
       latency: this.latencyBuffer,
       rowClaims: new Int32Array(new SharedArrayBuffer(4)),
+      threadIds: this.threadIds,
     });
     this.batchLatencyNs = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600e9, numberOfSignificantValueDigits: 3 });
   }
@@ -315,6 +319,16 @@ export class Allocator {
    */
   placementLatency(): Histogram {
     return readLatency(this.latencyBuffer, this.workers, this.latencyBaseline);
+  }
+
+  /** OS thread ids of the placement threads that have started (Linux only: empty elsewhere). */
+  placementThreadIds(): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.workers; i++) {
+      const tid = Atomics.load(this.threadIds, i);
+      if (tid > 0) out.push(tid);
+    }
+    return out;
   }
 
   /** Starts both latency histograms afresh (placement and per-call). */

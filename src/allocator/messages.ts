@@ -16,6 +16,8 @@ export interface WorkerInit {
   latency: SharedArrayBuffer;
   /** One Int32 a starting thread increments to claim its row. */
   rowClaims: Int32Array;
+  /** Each thread's OS thread id at its row (Linux; 0 where unknown), for per-thread CPU figures. */
+  threadIds: Int32Array;
 }
 
 /** A job whose constraints depend on its other instances (limit, distinct hosts). */

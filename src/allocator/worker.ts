@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 import type { CompiledConstraints } from '../placement/constraints/compiled.js';
 import { JobPlacementState } from '../placement/constraints/job-state.js';
@@ -20,7 +21,19 @@ let placer: Placer | null = null;
 const query = new PlacementQuery();
 const csetCache = new Map<number, CompiledConstraints>();
 // A replacement for a crashed thread reuses a row (modulo): its counts add to its predecessor's.
-const latency = new LatencyRecorder(init.latency, Atomics.add(init.rowClaims, 0, 1) % init.threads);
+const row = Atomics.add(init.rowClaims, 0, 1) % init.threads;
+const latency = new LatencyRecorder(init.latency, row);
+Atomics.store(init.threadIds, row, osThreadId());
+
+/** This thread's id in /proc (Linux), so per-thread CPU can be told apart; 0 elsewhere. */
+function osThreadId(): number {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) ? tid : 0;
+  } catch {
+    return 0;
+  }
+}
 
 function placerFor(): Placer {
   if (placer === null) {
