@@ -136,7 +136,20 @@ export class Placer {
         selectSampled(v, q, c, this.rng, this.opts.sampleK, rowLimit, this.ownIndex, this.ownCount, sticky, this.bounds);
       }
       if (c.bestRow < 0) break;
-      const r = tryCommit(v, c.bestRow, c.bestVersion, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt);
+      let r = tryCommit(v, c.bestRow, c.bestVersion, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt);
+      // Binpack scores a row higher the fuller it is, so a row that just took another thread's task
+      // only scored up: if it still takes this one, commit again at its new version instead of
+      // selecting afresh (for exact selection, a full re-selection, several microseconds). A row
+      // that no longer fits (NO_FIT), or is being written right now (odd version), is left to the
+      // re-selection below, which also outlasts the write.
+      while (r === CommitResult.CONFLICT && q.policy === Policy.BINPACK && attempt + 1 < MAX_COMMIT_ATTEMPTS) {
+        const ver = Atomics.load(v.version, c.bestRow);
+        if ((ver & 1) !== 0) break;
+        this.conflicts++;
+        this.retries++;
+        attempt++;
+        r = tryCommit(v, c.bestRow, ver, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt);
+      }
       if (r === CommitResult.OK) {
         this.row = c.bestRow;
         this.status = Status.OK;
