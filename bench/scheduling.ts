@@ -43,6 +43,7 @@ const program = new Command()
   .option('--inflight <n>', 'place() calls outstanding at once', positiveInt, 4)
   .addOption(new Option('--api <api>', 'groups: one placeGroup() per job; tasks: place() with task objects').choices(['groups', 'tasks']).default('groups'))
   .option('--round-size <n>', 'tasks per worker per allocator round', positiveInt)
+  .option('--cold', 'placement: time the first pass (threads still compiling) instead of a second pass after an untimed one', false)
   .option('--trace <file>', 'trace file for --scenario trace')
   .addOption(new Option('--format <f>', 'trace format').choices([...TRACE_FORMATS]))
   .option('--speed <x>', 'replay at x times real time (default: as fast as possible)', positiveNumber)
@@ -94,6 +95,7 @@ const opts = program.opts<{
   inflight: number;
   api: 'groups' | 'tasks';
   roundSize?: number;
+  cold: boolean;
   trace?: string;
   format?: TraceFormat;
   speed?: number;
@@ -141,7 +143,7 @@ const PLACEMENT_HEADERS = [
 ];
 
 function base(): Omit<PlacementRunOptions, 'nodes' | 'tasks' | 'workers' | 'selection' | 'policy'> {
-  return { sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch, inflight: opts.inflight, progress, api: opts.api, ...(opts.roundSize !== undefined ? { roundSize: opts.roundSize } : {}) };
+  return { sampleK: opts.sampleK, seed: opts.seed, batch: opts.batch, inflight: opts.inflight, progress, api: opts.api, warm: !opts.cold, ...(opts.roundSize !== undefined ? { roundSize: opts.roundSize } : {}) };
 }
 
 /** Tasks per run in the standard set: ~10 per node fills the cluster; exact at 100k is capped for time. */
