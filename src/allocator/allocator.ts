@@ -997,7 +997,9 @@ export class Allocator {
         const row = res[o + Res.ROW]!;
         const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
         for (let p = 0; p < g.ports; p++) g.portsOut[idx * g.ports + p] = portsOut[from + p]!;
-        if (this.liveNodeAt(row) === undefined) {
+        // Rows leave only between rounds (removeNode defers while one is in flight): nothing to check
+        // unless a removal is pending.
+        if (this.removing.size > 0 && this.liveNodeAt(row) === undefined) {
           // The node left while this round ran: undo the commit; the instance is reported unplaced.
           this.refund(g, row, g.portsOut.subarray(idx * g.ports, (idx + 1) * g.ports));
           g.state[idx] = InstanceState.UNPLACED;

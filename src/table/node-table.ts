@@ -56,6 +56,9 @@ export class NodeTable {
   readonly interner: AttributeInterner;
   private readonly rowsById = new Map<string, number>();
   private readonly meta: (RowMeta | undefined)[] = [];
+  /** Node id by row ('' for an empty row): idOf() is called per placed task, and a flat array of strings
+   * is one load where meta[row].id is two dependent ones, each a cache miss on a large table. */
+  private readonly ids: string[] = [];
   private readonly rowAssign = new RowAssigner();
   private rowLimit = 0;
 
@@ -90,7 +93,8 @@ export class NodeTable {
   }
 
   idOf(row: number): string | undefined {
-    return this.meta[row]?.id;
+    const id = this.ids[row];
+    return id === undefined || id === '' ? undefined : id;
   }
 
   nodeIds(): IterableIterator<string> {
@@ -167,6 +171,8 @@ export class NodeTable {
     if (v.portsFree[row]! > h[Header.MAX_CAP_PORTS]!) Atomics.store(h, Header.MAX_CAP_PORTS, v.portsFree[row]!);
     onJoin(v, row);
     this.meta[row] = { id: spec.id, attributes: { ...attrs }, portRanges: p.ports, portCount: countPorts(p.ports) };
+    while (this.ids.length < row) this.ids.push('');
+    this.ids[row] = spec.id;
     this.rowsById.set(spec.id, row);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
     return row;
@@ -233,6 +239,7 @@ export class NodeTable {
     unlockRow(v, row, held);
     this.rowsById.delete(id);
     this.meta[row] = undefined;
+    this.ids[row] = '';
     this.rowAssign.give(row, this.limits);
     Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
   }
