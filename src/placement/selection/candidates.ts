@@ -31,13 +31,16 @@ export class Candidates {
 
   /** Offers a row; returns true when it is feasible (and was scored). */
   offer(v: TableView, q: PlacementQuery, row: number): boolean {
-    // Version before any data read: a commit validates against it (seqlock discipline).
-    const ver = Atomics.load(v.version, row);
-    if ((ver & 1) !== 0 || v.state[row] !== NodeState.UP) return false;
+    // Resources first: in a crowded table most offers fail here, and a random row costs a cache miss
+    // per column read, so a rejected row reads only what rejects it. The version is read after the
+    // data and may be newer than what was read; the commit re-checks the fit under the row lock
+    // (tryCommit), so the worst a race costs is a stale score, never an over-commit.
     if (resourcesFit(v, row, q.cpu, q.mem, q.disk, q.gpu) !== Reason.NONE || !portsFit(v, row, q.ports)) {
-      this.resourceMisses++;
+      if (v.state[row] === NodeState.UP) this.resourceMisses++;
       return false;
     }
+    const ver = Atomics.load(v.version, row);
+    if ((ver & 1) !== 0 || v.state[row] !== NodeState.UP) return false;
     if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
     this.consider(row, ver, score(q.policy, v, row, q.cpu, q.mem, q.gpu));
     return true;
