@@ -1,46 +1,55 @@
 /**
- * A request body as undici wants it (a Readable), fed by a Downstream's chunk callbacks with backpressure both
- * ways: undici reading (`_read`) resumes the client, a full buffer (`push` false) pauses it. Nothing is requested
- * from the client before undici starts writing the request, so when an attempt fails before that (a refused
- * connection), not one body byte has moved and the request can be retried on another endpoint with a fresh
- * BodyReadable over the same client.
+ * A request body pushed from a Downstream to the attempt's upstream connection, with backpressure both ways: a
+ * write the connection cannot take at once pauses the client, the connection's drain resumes it. Nothing is
+ * requested from the client before the connection is up and the request head written (startBody), so when an
+ * attempt fails before that (a refused connection), not one body byte has moved and the request can be retried on
+ * another endpoint with the same RequestBody.
  */
-import { Readable } from 'node:stream';
 import type { Downstream } from './downstream.js';
+import type { BodySink, BodySource } from './http1/contract.js';
 
-/** 64 KiB between the client socket and the endpoint socket: Node's default stream buffering for byte streams. */
-const HIGH_WATER_BYTES = 64 * 1024;
-
-export class BodyReadable extends Readable {
+export class RequestBody implements BodySource {
   readonly #down: Downstream;
-  /** Chunks taken from the client into this readable. */
+  /** Chunks taken from the client (by any attempt): once one has, the body cannot be sent again. */
   received = 0;
-  #ended = false;
+  /** The client's body ended. */
+  ended = false;
+  #sink: BodySink | null = null;
 
   constructor(down: Downstream) {
-    super({ highWaterMark: HIGH_WATER_BYTES });
     this.#down = down;
   }
 
-  override _read(): void {
-    this.#down.resumeBody();
+  startBody(sink: BodySink): void {
+    this.#sink = sink;
+    if (this.ended) sink.endBody();
+    else this.#down.resumeBody();
   }
 
-  /** A chunk from the client. */
+  onBodyDrain(): void {
+    if (this.#sink !== null) this.#down.resumeBody();
+  }
+
+  stopBody(): void {
+    // The attempt ended: hold the client until a retry (or the end) decides.
+    this.#sink = null;
+    this.#down.pauseBody();
+  }
+
+  /** A chunk from the client (dropped when no attempt takes it: that attempt has failed, and no retry may follow). */
   feed(chunk: Uint8Array): void {
     this.received++;
-    if (!this.push(chunk)) this.#down.pauseBody();
+    const sink = this.#sink;
+    if (sink !== null && !sink.writeBody(chunk)) this.#down.pauseBody();
   }
 
   finish(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.push(null);
-  }
-
-  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    // undici destroys the body when the attempt fails: stop the client until a retry (or the end) decides.
-    this.#down.pauseBody();
-    cb(err);
+    if (this.ended) return;
+    this.ended = true;
+    const sink = this.#sink;
+    if (sink !== null) {
+      this.#sink = null;
+      sink.endBody();
+    }
   }
 }

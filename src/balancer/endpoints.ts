@@ -11,7 +11,7 @@
  * one joins, drains, is ejected, returns or leaves (rare), so a pick never checks a state.
  */
 import type { Histogram } from 'hdr-histogram-js';
-import type { Dispatcher } from 'undici';
+import type { UpstreamPool } from './http1/contract.js';
 import { RouteTable, type RouteSpec } from './routes.js';
 import { ERROR_KINDS, type EndpointStateName } from './types.js';
 
@@ -121,10 +121,10 @@ export class EndpointTable {
 export class Endpoint {
   /** host:port */
   readonly address: string;
-  /** http://host:port (the undici origin). */
+  /** http://host:port */
   readonly origin: string;
   /** The keep-alive pool, opened on first use. */
-  dispatcher: Dispatcher | null = null;
+  dispatcher: UpstreamPool | null = null;
   /** When the current ejection ends (ms since epoch); 0 when not ejected. */
   ejectedUntil = 0;
   /** When it last returned from an ejection (outlier.ts decays the ejection count from there). */

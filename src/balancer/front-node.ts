@@ -54,6 +54,20 @@ function onResClose(this: Tagged<ServerResponse>): void {
   if (d !== undefined && !this.writableFinished) d.clientGone();
 }
 
+/**
+ * Client sockets with a response started in this event-loop turn, corked until the turn has handled all its I/O
+ * (one setImmediate for all of them): a small response's head and body leave in one write, back to back with the
+ * turn's other responses, so clients woken by the first find the rest there (fewer cross-core wake-ups; the
+ * upstream pool batches its request heads the same way).
+ */
+const corked: Socket[] = [];
+let uncorkQueued = false;
+function uncorkAll(): void {
+  uncorkQueued = false;
+  for (let i = 0; i < corked.length; i++) corked[i].uncork();
+  corked.length = 0;
+}
+
 class NodeDownstream implements Downstream {
   readonly method: string;
   readonly target: string;
@@ -103,6 +117,15 @@ class NodeDownstream implements Downstream {
     this.headersSent = true;
     const res = this.#res;
     if (this.#close) res.shouldKeepAlive = false;
+    const socket = res.socket;
+    if (socket !== null && !socket.destroyed) {
+      socket.cork();
+      corked.push(socket);
+      if (!uncorkQueued) {
+        uncorkQueued = true;
+        setImmediate(uncorkAll);
+      }
+    }
     res.writeHead(status, headers as string[]);
   }
 

@@ -108,6 +108,8 @@ function addressText(ab: ArrayBuffer): string {
 const OP_HEAD = 1;
 const OP_WRITE = 2;
 const OP_END = 3;
+/** The head with whatever of the response waited for the end of the turn (a whole small body, the end). */
+const OP_FLUSH = 4;
 let corkTarget: UwsDownstream | null = null;
 let corkOp = 0;
 let corkChunk: Uint8Array = EMPTY;
@@ -116,9 +118,11 @@ function corked(): void {
   corkResult = corkTarget!.run(corkOp, corkChunk);
 }
 
-// Heads are written lazily: a small response's head, body and end usually arrive from undici in one synchronous
-// run (one socket read), and then go out in one cork with end() or tryEnd(). Heads still unwritten at the end of
-// the run (a body that comes later) are flushed by one microtask for all of them.
+// Heads are written lazily, once the event-loop turn has handled all its I/O (one setImmediate for all of them): a
+// small response's head, body and end usually arrive in one upstream read, wait, and go out in one cork with
+// tryEnd(), together with the other responses of the turn, back to back (the same batching as the upstream pool's
+// request heads, and for the same reason: fewer cross-core wake-ups of the clients). A body that comes later, or
+// does not fit in one chunk, is written as it comes (after the head).
 const unflushed: UwsDownstream[] = [];
 let flushQueued = false;
 function flushHeads(): void {
@@ -157,6 +161,10 @@ export class UwsDownstream implements Downstream {
   #waitingDrain = false;
   #onWritableSet = false;
   #collected: Uint8Array[] | null = null;
+  /** A whole body (M_LENGTH) waiting with the head for the end of the turn. */
+  #deferred: Uint8Array | null = null;
+  /** end() came before the head was flushed. */
+  #endDeferred = false;
   // Request body: chunks uWS delivered before the proxy asked for them (or while paused), in order.
   readonly #hasBody: boolean;
   #queue: Uint8Array[] | null = null;
@@ -266,7 +274,7 @@ export class UwsDownstream implements Downstream {
     unflushed.push(this);
     if (!flushQueued) {
       flushQueued = true;
-      queueMicrotask(flushHeads);
+      setImmediate(flushHeads);
     }
   }
 
@@ -282,11 +290,21 @@ export class UwsDownstream implements Downstream {
       this.#pending = Buffer.concat([this.#pending, chunk]);
       return false;
     }
+    if (this.#head !== null && this.#mode === M_LENGTH && this.#deferred === null && chunk.byteLength === this.#total) {
+      // The whole body, with the head still waiting: both go out at the end of the turn.
+      this.#deferred = chunk;
+      return true;
+    }
     return this.#cork(OP_WRITE, chunk);
   }
 
   end(): void {
     if (!this.open) return;
+    if (this.#head !== null) {
+      // Nothing written yet (or just a deferred body): the end waits for the head's flush too.
+      this.#endDeferred = true;
+      return;
+    }
     if (this.#pending !== null) {
       // The rest goes out from onWritable, which finishes the response.
       this.#endAfterPending = true;
@@ -324,9 +342,9 @@ export class UwsDownstream implements Downstream {
     return true;
   }
 
-  /** Writes the head now if it is still waiting (the microtask flush). */
+  /** Writes the head (with a body and end that waited for it) if it is still waiting: the end-of-turn flush. */
   flushHead(): void {
-    if (this.#head !== null && this.open) this.#cork(OP_HEAD, EMPTY);
+    if (this.#head !== null && this.open) this.#cork(this.#deferred !== null || this.#endDeferred ? OP_FLUSH : OP_HEAD, EMPTY);
   }
 
   #cork(op: number, chunk: Uint8Array): boolean {
@@ -344,6 +362,14 @@ export class UwsDownstream implements Downstream {
   run(op: number, chunk: Uint8Array): boolean {
     const res = this.#res;
     if (this.#head !== null) this.#writeHead(res);
+    if (op === OP_FLUSH) {
+      const body = this.#deferred;
+      this.#deferred = null;
+      if (body !== null && !this.#tryEnd(body)) this.#endAfterPending = this.#endDeferred;
+      else if (this.#endDeferred) this.run(OP_END, EMPTY);
+      this.#endDeferred = false;
+      return true;
+    }
     switch (this.#mode) {
       case M_LENGTH: {
         if (op === OP_HEAD) {
@@ -354,7 +380,7 @@ export class UwsDownstream implements Downstream {
         if (op === OP_WRITE) return this.#tryEnd(chunk);
         // OP_END: a zero-length body has not been ended by tryEnd yet.
         if (this.#written < this.#total) {
-          // undici only completes a response whose length matched; anything else is a bug: cut, not hang.
+          // The upstream pool only completes a response whose length matched; anything else is a bug: cut, not hang.
           this.#gone = true;
           this.#front.finished();
           res.close();

@@ -167,13 +167,13 @@ export function checkRequest(method: string, target: string, raw: readonly strin
  * Lower-case names listed by Connection headers other than the keep-alive/close options, or null (the common
  * case, which allocates nothing).
  */
-function connectionTokens(raw: readonly (string | Buffer)[]): string[] | null {
+function connectionTokens(raw: readonly string[]): string[] | null {
   let out: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i];
     if (n.length !== 10) continue;
-    if (String(n).toLowerCase() !== 'connection') continue;
-    const v = String(raw[i + 1]).toLowerCase();
+    if (n.toLowerCase() !== 'connection') continue;
+    const v = raw[i + 1].toLowerCase();
     if (v === 'keep-alive' || v === 'close' || v === 'upgrade') continue;
     for (const t of v.split(',')) {
       const token = t.trim();
@@ -214,28 +214,40 @@ export function forwardHeaders(raw: readonly string[], clientIp: string, proto: 
 }
 
 /**
- * The headers to send the client (`out`, cleared first), from an endpoint's raw response headers (undici gives
- * Buffers): hop-by-hop ones dropped, Via appended. With `upgrade`, Connection and Upgrade are kept (a 101 needs
- * them).
+ * The headers to send the client (`out`, cleared first), from an endpoint's response headers (`[name, value, ...]`
+ * as latin1 strings, as the upstream pool parses them): hop-by-hop ones dropped, Via appended. With `upgrade`,
+ * Connection and Upgrade are kept (a 101 needs them).
  */
-export function responseHeaders(raw: readonly Buffer[], out: string[], upgrade = false): void {
+export function responseHeaders(raw: readonly string[], out: string[], upgrade = false): void {
   out.length = 0;
   const named = connectionTokens(raw);
   let via: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toString('latin1');
-    const lower = name.toLowerCase();
-    const c = classOf(lower);
+    const name = raw[i];
+    const special = mayBeResponseHop(name);
+    const c = special ? classOf(name.toLowerCase()) : 0;
     if (c === H_VIA) {
-      via = via === undefined ? raw[i + 1].toString('latin1') : `${via}, ${raw[i + 1].toString('latin1')}`;
+      via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
       continue;
     }
     if (c === H_HOP || c === H_CONNECTION || c === H_TRANSFER_ENCODING) {
-      if (!(upgrade && (lower === 'upgrade' || lower === 'connection'))) continue;
-    } else if (named !== null && named.includes(lower)) {
+      if (!upgrade) continue;
+      const lower = name.toLowerCase();
+      if (lower !== 'upgrade' && lower !== 'connection') continue;
+    } else if (named !== null && named.includes(name.toLowerCase())) {
       continue;
     }
-    out.push(name, raw[i + 1].toString('latin1'));
+    out.push(name, raw[i + 1]);
   }
   out.push('via', via === undefined ? VIA_VALUE : `${via}, ${VIA_VALUE}`);
+}
+
+/**
+ * Whether a response header's name has the length of one responseHeaders() drops or merges (TE, Via, Trailer,
+ * Upgrade, Connection, Keep-Alive, Transfer-Encoding) or starts like Proxy-*: the rest (most of them) skip the
+ * lower-casing and the table lookup.
+ */
+function mayBeResponseHop(name: string): boolean {
+  const n = name.length;
+  return n === 2 || n === 3 || n === 7 || n === 10 || n === 17 || (n > 6 && (name.charCodeAt(0) | 0x20) === 112 /* p */);
 }

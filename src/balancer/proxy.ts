@@ -3,14 +3,14 @@
  * Front ends hand each request over as a Downstream (downstream.ts); everything else is here, so the node:http
  * and uWebSockets.js front ends behave the same by construction.
  *
- * One Exchange per request is the only object the proxy allocates for it (besides undici's own): it is at once the
- * undici dispatch handler and the Downstream's sink, so no closure is created per request.
+ * One Exchange per request is the only object the proxy allocates for it (a RequestBody too when it has a body): it
+ * is at once the upstream pool's dispatch handler and the Downstream's sink, so no closure is created per request.
  */
 import { STATUS_CODES } from 'node:http';
-import type { Dispatcher } from 'undici';
-import { BodyReadable } from './body.js';
+import { RequestBody } from './body.js';
 import type { Downstream, DownstreamSink } from './downstream.js';
 import type { Endpoint, EndpointRegistry, Service } from './endpoints.js';
+import type { DispatchOptions, RequestControl, UpstreamHandler, UpstreamPool } from './http1/contract.js';
 import { REQUEST_LIMIT_DEFAULTS, type RequestFacts, checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import type { BalancerMetrics } from './metrics.js';
 import type { OutlierDetector } from './outlier.js';
@@ -104,8 +104,8 @@ export class Proxy {
     return slot < 0 ? null : (this.registry.bySlot[slot] ?? null);
   }
 
-  dispatcherOf(ep: Endpoint): Dispatcher {
-    return (ep.dispatcher ??= createPool(ep.origin, this.poolOptions));
+  dispatcherOf(ep: Endpoint): UpstreamPool {
+    return (ep.dispatcher ??= createPool(ep.host, ep.port, this.poolOptions));
   }
 
   /** Counts an attempt's end on its endpoint and frees the slot's claim. */
@@ -149,8 +149,8 @@ export function pathOf(target: string): string {
   return q < 0 ? target : target.slice(0, q);
 }
 
-/** One request through the proxy: the undici handler for its attempts and the sink of its Downstream. */
-class Exchange implements DownstreamSink, RequestFacts {
+/** One request through the proxy: the pool's handler for its attempts and the sink of its Downstream. */
+class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, DispatchOptions {
   host: string | undefined = undefined;
   hasBody = false;
   readonly #proxy: Proxy;
@@ -158,15 +158,18 @@ class Exchange implements DownstreamSink, RequestFacts {
   #service: Service | null = null;
   /** The endpoint of the current attempt (null between attempts and after the end). */
   #ep: Endpoint | null = null;
-  #headers: string[] = [];
-  #body: BodyReadable | null = null;
+  // DispatchOptions: the Exchange is its own request description (no options object per attempt).
+  method = '';
+  path = '';
+  headers: string[] = [];
+  body: RequestBody | null = null;
   #bodyEnded = false;
   #attempts = 0;
   #connected = false;
   #clientGone = false;
   #done = false;
-  #abortUpstream: ((err: Error) => void) | null = null;
-  #resumeUpstream: (() => void) | null = null;
+  /** The attempt's connection, from onConnect until the attempt ends (it serves other requests afterwards). */
+  #upstream: RequestControl | null = null;
   #startedAt = 0;
 
   constructor(proxy: Proxy, down: Downstream) {
@@ -180,7 +183,10 @@ class Exchange implements DownstreamSink, RequestFacts {
     service.requests++;
     const down = this.#down;
     down.attach(this);
-    forwardHeaders(down.rawHeaders, down.remoteAddress, down.scheme, this.#headers);
+    this.method = down.method;
+    this.path = down.target;
+    forwardHeaders(down.rawHeaders, down.remoteAddress, down.scheme, this.headers);
+    if (this.hasBody) this.body = new RequestBody(down);
     const ep = this.#proxy.pickEndpoint(service);
     if (ep === null) {
       this.#proxy.countServiceError(service);
@@ -195,36 +201,27 @@ class Exchange implements DownstreamSink, RequestFacts {
     this.#ep = ep;
     this.#attempts++;
     this.#connected = false;
-    this.#abortUpstream = null;
-    this.#resumeUpstream = null;
+    this.#upstream = null;
     proxy.registry.table.acquire(ep.slot);
-    if (this.hasBody) {
-      this.#body = new BodyReadable(this.#down);
-      if (this.#bodyEnded) this.#body.finish();
-    }
     try {
-      proxy.dispatcherOf(ep).dispatch(
-        { method: this.#down.method, path: this.#down.target, headers: this.#headers, body: this.#body, idempotent: false },
-        this,
-      );
+      proxy.dispatcherOf(ep).dispatch(this, this);
     } catch (err) {
       this.onError(err as Error);
     }
   }
 
-  // ---- undici handler ----------------------------------------------------------------------------
+  // ---- upstream handler --------------------------------------------------------------------------
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(upstream: RequestControl): void {
     this.#connected = true;
-    this.#abortUpstream = abort;
-    if (this.#clientGone) abort(new ClientAbortError());
+    this.#upstream = upstream;
+    if (this.#clientGone) upstream.abort(new ClientAbortError());
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    // 1xx (100 Continue, 103 Early Hints) are interim: the front end already answered Expect itself.
-    if (status < 200) return true;
+  onHeaders(status: number, raw: readonly string[]): boolean {
+    // Interim 1xx responses never get here (the pool skips them; the front end answered Expect itself), nor a
+    // 101: the pool refuses one to a request that did not ask to upgrade, as a malformed response.
     const ep = this.#ep!;
-    this.#resumeUpstream = resume;
     this.#proxy.recordStatus(ep, status);
     const out: string[] = [];
     responseHeaders(raw, out);
@@ -237,16 +234,15 @@ class Exchange implements DownstreamSink, RequestFacts {
   }
 
   onComplete(): void {
+    this.#upstream = null;
+    // The endpoint answered before taking the whole body: the rest of it stays unread on the client's connection.
+    if (this.hasBody && !this.#bodyEnded) this.#down.closeAfterResponse();
     this.#down.end();
     this.#finish();
   }
 
-  onUpgrade(): void {
-    // Only WebSocket exchanges (websocket.ts) ask for upgrades; a 101 here is a broken endpoint.
-    this.onError(Object.assign(new Error('unexpected upgrade'), { code: 'UND_ERR_INFO' }));
-  }
-
   onError(err: Error): void {
+    this.#upstream = null;
     const ep = this.#ep;
     if (ep === null || this.#done) return;
     const proxy = this.#proxy;
@@ -267,7 +263,7 @@ class Exchange implements DownstreamSink, RequestFacts {
       f.kind !== 'headers_timeout' &&
       f.kind !== 'body_timeout' &&
       (f.beforeRequest || !this.#connected || IDEMPOTENT.has(this.#down.method)) &&
-      (this.#body === null || this.#body.received === 0);
+      (this.body === null || this.body.received === 0);
     if (retry) {
       const next = proxy.pickEndpoint(ep.service, ep.slot);
       if (next !== null && next !== ep) {
@@ -283,24 +279,23 @@ class Exchange implements DownstreamSink, RequestFacts {
   // ---- downstream sink ---------------------------------------------------------------------------
 
   onBodyChunk(chunk: Uint8Array): void {
-    this.#body?.feed(chunk);
+    this.body?.feed(chunk);
   }
 
   onBodyEnd(): void {
     this.#bodyEnded = true;
-    this.#body?.finish();
+    this.body?.finish();
   }
 
   onDownstreamDrain(): void {
-    const resume = this.#resumeUpstream;
-    if (resume !== null) resume();
+    this.#upstream?.resume();
   }
 
   onDownstreamAbort(): void {
     if (this.#done || this.#clientGone) return;
     this.#clientGone = true;
-    // Before onConnect (queued for a connection) undici gives no way to cancel: onConnect aborts it then.
-    if (this.#abortUpstream !== null) this.#abortUpstream(new ClientAbortError());
+    // Before onConnect (waiting for a connection) there is nothing to cancel yet: onConnect aborts it then.
+    this.#upstream?.abort(new ClientAbortError());
   }
 
   // ---- ends --------------------------------------------------------------------------------------

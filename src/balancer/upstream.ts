@@ -1,10 +1,11 @@
 /**
- * Connections to endpoints: one undici keep-alive Pool per endpoint, driven through `dispatch()` with the raw
- * handler API (onConnect/onHeaders/onData/onComplete/onError): raw header buffers and a boolean for
- * backpressure, none of the per-request objects, promises and streams of `request()`/`stream()` (about twice as
- * fast through a proxy), and undici's timers for connect, headers and body idle.
+ * Connections to endpoints: one keep-alive HTTP/1.1 pool per endpoint (http1/: our own connections over
+ * node:net and a hand-written response parser, driven through `dispatch()` with undici's raw handler shape),
+ * the defaults of its timeouts and limits, and what a failed attempt means for the client and the endpoint.
  */
-import { Pool } from 'undici';
+import { type Http1PoolOptions, Http1Pool } from './http1/pool.js';
+import type { UpstreamPool } from './http1/contract.js';
+import { UpstreamCode } from './http1/errors.js';
 import type { ErrorKind, UpstreamTimeouts } from './types.js';
 
 export const TIMEOUT_DEFAULTS: Readonly<UpstreamTimeouts> = {
@@ -28,22 +29,14 @@ export const POOL_DEFAULTS: Readonly<Omit<PoolOptions, 'timeouts'>> = {
   // Enough for the balancer's whole concurrency on one endpoint in a small service; bounds the sockets a burst
   // can open against one task.
   maxConnections: 256,
-  // Under Node's server default of 5 s, so the endpoint never closes a socket we are about to reuse (undici also
-  // honours the endpoint's Keep-Alive: timeout=N hint).
+  // Under Node's server default of 5 s (plus the pool's sweep tick of at most 250 ms), so the endpoint never closes
+  // a socket we are about to reuse; an endpoint's shorter Keep-Alive: timeout=N wins, less a second.
   keepAliveMs: 4_000,
 };
 
-export function createPool(origin: string, o: PoolOptions): Pool {
-  return new Pool(origin, {
-    connections: o.maxConnections,
-    // No pipelining: a slow response must not hold up the requests behind it, and least-connections counts requests.
-    pipelining: 1,
-    keepAliveTimeout: o.keepAliveMs,
-    keepAliveMaxTimeout: o.keepAliveMs,
-    connectTimeout: o.timeouts.connectMs,
-    headersTimeout: o.timeouts.headersMs,
-    bodyTimeout: o.timeouts.bodyIdleMs,
-  });
+export function createPool(host: string, port: number, o: PoolOptions): UpstreamPool {
+  const opts: Http1PoolOptions = { timeouts: o.timeouts, maxConnections: o.maxConnections, keepAliveMs: o.keepAliveMs };
+  return new Http1Pool(host, port, opts);
 }
 
 /** How a failed attempt is answered, and whether another endpoint may be tried. */
@@ -69,26 +62,24 @@ export function classify(err: Error & { code?: string }, address: string, connec
     return { kind: 'connect', status: 502, reason: `cannot connect to the endpoint ${address} (${code})`, beforeRequest: true, endpointFault: true };
   }
   switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
+    case UpstreamCode.connectTimeout:
       return { kind: 'connect_timeout', status: 504, reason: `connecting to the endpoint ${address} timed out`, beforeRequest: true, endpointFault: true };
-    case 'UND_ERR_HEADERS_TIMEOUT':
+    case UpstreamCode.headersTimeout:
       return { kind: 'headers_timeout', status: 504, reason: `the endpoint ${address} did not start its response in time`, beforeRequest: false, endpointFault: true };
-    case 'UND_ERR_BODY_TIMEOUT':
+    case UpstreamCode.bodyTimeout:
       return { kind: 'body_timeout', status: 504, reason: `the endpoint ${address} stalled mid-response`, beforeRequest: false, endpointFault: true };
-    case 'UND_ERR_CLOSED':
-    case 'UND_ERR_DESTROYED':
+    case UpstreamCode.poolClosed:
       // The endpoint left while this request waited for a connection: nothing was sent.
       return { kind: 'reset', status: 502, reason: `the endpoint ${address} went away`, beforeRequest: true, endpointFault: false };
-    case 'UND_ERR_INFO':
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'HPE_INVALID_CONSTANT':
-    case 'UND_ERR_RESPONSE_EXCEEDED_MAX_SIZE':
+    case UpstreamCode.destroyed:
+      // The balancer is shutting down: not the endpoint's doing.
+      return { kind: 'reset', status: 502, reason: `the endpoint ${address} went away`, beforeRequest: !connected, endpointFault: false };
+    case UpstreamCode.malformed:
+    case UpstreamCode.unexpectedUpgrade:
       return { kind: 'protocol', status: 502, reason: `the endpoint ${address} sent a malformed response`, beforeRequest: false, endpointFault: true };
     default:
-      if (code.startsWith('HPE_')) {
-        return { kind: 'protocol', status: 502, reason: `the endpoint ${address} sent a malformed response (${code})`, beforeRequest: false, endpointFault: true };
-      }
-      // UND_ERR_SOCKET ("other side closed"), ECONNRESET, EPIPE: the connection died before any response.
+      // UPSTREAM_CLOSED, ECONNRESET, EPIPE: the connection died before the response ended. On a reused
+      // connection too (the endpoint closed it as we wrote): only a request not yet handed over is safe to resend.
       return {
         kind: 'reset',
         status: 502,

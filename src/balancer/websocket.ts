@@ -1,14 +1,15 @@
 /**
- * Upgrade requests (WebSocket): routed and picked like any request, sent with undici's `upgrade` option; on the
- * endpoint's 101 the client's connection and the endpoint's socket are spliced byte for byte until either side
- * closes. The endpoint stays "active" (in least-connections and the metrics) for the whole life of the
- * connection: a WebSocket is load, however long it lasts. A refusal from the endpoint (any non-101 answer) is
- * forwarded as a normal response, after which the client's connection closes.
+ * Upgrade requests (WebSocket): routed and picked like any request, sent through the endpoint's pool with
+ * `upgrade` (on a connection of its own); on the endpoint's 101 the client's connection and the endpoint's socket
+ * are spliced byte for byte until either side closes. The endpoint stays "active" (in least-connections and the
+ * metrics) for the whole life of the connection: a WebSocket is load, however long it lasts. A refusal from the
+ * endpoint (any non-101 answer) is forwarded as a normal response, after which the client's connection closes.
  */
 import type { Duplex } from 'node:stream';
 import type { Downstream, DownstreamSink } from './downstream.js';
 import type { Endpoint } from './endpoints.js';
 import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
+import type { DispatchOptions, RequestControl, UpstreamHandler } from './http1/contract.js';
 import { ClientAbortError, type Proxy, sendError } from './proxy.js';
 
 /** A Downstream on a connection that asked to upgrade; the response methods write raw HTTP/1.1 on it. */
@@ -54,21 +55,25 @@ export function proxyUpgrade(proxy: Proxy, down: UpgradeDownstream): void {
   x.start(ep, protocol.trim());
 }
 
-class UpgradeExchange implements DownstreamSink {
+class UpgradeExchange implements DownstreamSink, UpstreamHandler, DispatchOptions {
   host: string | undefined = undefined;
   hasBody = false;
+  // DispatchOptions
+  readonly method = 'GET';
+  path = '';
+  headers: string[] = [];
+  readonly body = null;
+  upgrade = '';
   readonly #proxy: Proxy;
   readonly #down: UpgradeDownstream;
   #ep: Endpoint | null = null;
-  #headers: string[] = [];
-  #protocol = '';
   #attempts = 0;
   #connected = false;
   #spliced = false;
   #clientGone = false;
   #done = false;
-  #abort: ((err: Error) => void) | null = null;
-  #resume: (() => void) | null = null;
+  /** The attempt's connection, from onConnect until the attempt ends. */
+  #upstream: RequestControl | null = null;
 
   constructor(proxy: Proxy, down: UpgradeDownstream) {
     this.#proxy = proxy;
@@ -76,9 +81,10 @@ class UpgradeExchange implements DownstreamSink {
   }
 
   start(ep: Endpoint, protocol: string): void {
-    this.#protocol = protocol;
+    this.upgrade = protocol;
+    this.path = this.#down.target;
     this.#down.attach(this);
-    forwardHeaders(this.#down.rawHeaders, this.#down.remoteAddress, this.#down.scheme, this.#headers);
+    forwardHeaders(this.#down.rawHeaders, this.#down.remoteAddress, this.#down.scheme, this.headers);
     this.#send(ep);
   }
 
@@ -86,23 +92,23 @@ class UpgradeExchange implements DownstreamSink {
     this.#ep = ep;
     this.#attempts++;
     this.#connected = false;
+    this.#upstream = null;
     this.#proxy.registry.table.acquire(ep.slot);
     try {
-      this.#proxy
-        .dispatcherOf(ep)
-        .dispatch({ method: 'GET', path: this.#down.target, headers: this.#headers, upgrade: this.#protocol, idempotent: false }, this);
+      this.#proxy.dispatcherOf(ep).dispatch(this, this);
     } catch (err) {
       this.onError(err as Error);
     }
   }
 
-  onConnect(abort: (err?: Error) => void): void {
+  onConnect(upstream: RequestControl): void {
     this.#connected = true;
-    this.#abort = abort;
-    if (this.#clientGone) abort(new ClientAbortError());
+    this.#upstream = upstream;
+    if (this.#clientGone) upstream.abort(new ClientAbortError());
   }
 
-  onUpgrade(status: number, raw: Buffer[], socket: Duplex): void {
+  onUpgrade(status: number, raw: readonly string[], socket: Duplex): void {
+    this.#upstream = null;
     const ep = this.#ep!;
     this.#proxy.outlier.success(ep.slot);
     if (this.#clientGone) {
@@ -116,10 +122,8 @@ class UpgradeExchange implements DownstreamSink {
     this.#down.splice(status, out, socket, () => this.#end());
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    if (status < 200) return true;
+  onHeaders(status: number, raw: readonly string[]): boolean {
     const ep = this.#ep!;
-    this.#resume = resume;
     this.#proxy.recordStatus(ep, status);
     const out: string[] = [];
     responseHeaders(raw, out);
@@ -132,11 +136,13 @@ class UpgradeExchange implements DownstreamSink {
   }
 
   onComplete(): void {
+    this.#upstream = null;
     this.#down.end();
     this.#end();
   }
 
   onError(err: Error): void {
+    this.#upstream = null;
     const ep = this.#ep;
     if (ep === null || this.#done) return;
     if (this.#clientGone) {
@@ -170,13 +176,13 @@ class UpgradeExchange implements DownstreamSink {
   onBodyEnd(): void {}
 
   onDownstreamDrain(): void {
-    this.#resume?.();
+    this.#upstream?.resume();
   }
 
   onDownstreamAbort(): void {
     if (this.#done || this.#spliced || this.#clientGone) return;
     this.#clientGone = true;
-    this.#abort?.(new ClientAbortError());
+    this.#upstream?.abort(new ClientAbortError());
   }
 
   #end(): void {

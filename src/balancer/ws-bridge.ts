@@ -24,6 +24,7 @@ import type { UwsFront } from './front-uws.js';
 import { UwsDownstream, readHead } from './front-uws.js';
 import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import { type Proxy, sendError } from './proxy.js';
+import { UpstreamCode, UpstreamError } from './http1/errors.js';
 import { classify } from './upstream.js';
 import type { UwsBehavior } from '../transport/uws-api.js';
 import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsSharedModule, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
@@ -225,7 +226,7 @@ class Bridge implements DownstreamSink {
     let upgradeHeaders: string[] = [];
     up.once('upgrade', (response) => {
       const out: string[] = [];
-      responseHeaders(response.rawHeaders.map((h) => Buffer.from(h, 'latin1')), out, true);
+      responseHeaders(response.rawHeaders, out, true);
       for (let i = 0; i < out.length; i += 2) if (!OWN_101.has(out[i].toLowerCase())) upgradeHeaders.push(out[i], out[i + 1]);
     });
     up.once('open', () => {
@@ -255,7 +256,7 @@ class Bridge implements DownstreamSink {
       this.#proxy.outlier.success(ep.slot);
     }
     const out: string[] = [];
-    responseHeaders(response.rawHeaders.map((h) => Buffer.from(h, 'latin1')), out);
+    responseHeaders(response.rawHeaders, out);
     const down = this.#down;
     down.writeHead(status, out);
     // Streamed with backpressure like any response; one cut short cuts the client's connection too (as the byte
@@ -282,7 +283,7 @@ class Bridge implements DownstreamSink {
       return;
     }
     const f = this.#timedOut
-      ? classify(Object.assign(new Error('timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }), ep.address, this.#connected)
+      ? classify(new UpstreamError(UpstreamCode.headersTimeout, 'no handshake response in time'), ep.address, this.#connected)
       : classify(err, ep.address, this.#connected);
     this.#proxy.countError(ep, f.kind);
     if (f.endpointFault) this.#proxy.outlier.failure(ep);
