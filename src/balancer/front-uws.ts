@@ -98,9 +98,29 @@ export function readHead(res: UwsStreamingResponse, req: UwsRequest): RequestHea
   };
 }
 
+// The last peer address decoded: consecutive requests mostly come from the same client, and comparing its bytes
+// with the last text is cheaper than decoding again.
+let lastAddress = '';
+
 /** uWS gives the peer's address as ASCII bytes. */
 function addressText(ab: ArrayBuffer): string {
-  return String.fromCharCode.apply(null, new Uint8Array(ab) as unknown as number[]);
+  const b = new Uint8Array(ab);
+  const n = b.length;
+  const last = lastAddress;
+  if (n === last.length) {
+    let i = 0;
+    while (i < n && b[i] === last.charCodeAt(i)) i++;
+    if (i === n) return last;
+  }
+  lastAddress = String.fromCharCode.apply(null, b as unknown as number[]);
+  return lastAddress;
+}
+
+/** Whether a header name is `lower` (ASCII, case-insensitive) without allocating a lower-case copy. */
+function nameIs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
+  return true;
 }
 
 // Writes made outside a uWS callback must be corked; cork() takes a callback, so these module-level slots carry
@@ -263,7 +283,7 @@ export class UwsDownstream implements Downstream {
     let length = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i];
-      if (n.length === 14 && n.toLowerCase() === 'content-length') length = Number(headers[i + 1]);
+      if (n.length === 14 && nameIs(n, 'content-length')) length = Number(headers[i + 1]);
     }
     if (this.#close) this.#mode = M_CLOSE;
     else if (this.method === 'HEAD' || status === 204 || status === 304) this.#mode = M_EMPTY;
@@ -435,8 +455,8 @@ export class UwsDownstream implements Downstream {
     for (let i = 0; i < h.length; i += 2) {
       const n = h[i];
       // uWS writes Content-Length itself (end/tryEnd) and always a Date of its own.
-      if (n.length === 14 && !keepLength && n.toLowerCase() === 'content-length') continue;
-      if (n.length === 4 && n.toLowerCase() === 'date') continue;
+      if (n.length === 14 && !keepLength && nameIs(n, 'content-length')) continue;
+      if (n.length === 4 && nameIs(n, 'date')) continue;
       res.writeHeader(n, h[i + 1]);
     }
   }

@@ -188,7 +188,8 @@ function connectionTokens(raw: readonly string[]): string[] | null {
  * X-Forwarded-* and Via set. `clientIp` is the peer's address; `proto` the scheme the client used.
  */
 export function forwardHeaders(raw: readonly string[], clientIp: string, proto: string, out: string[]): void {
-  out.length = 0;
+  // Setting the length is a runtime call even when it changes nothing; a fresh array is the common case.
+  if (out.length !== 0) out.length = 0;
   const named = connectionTokens(raw);
   let xff: string | undefined;
   let via: string | undefined;
@@ -219,7 +220,7 @@ export function forwardHeaders(raw: readonly string[], clientIp: string, proto: 
  * Connection and Upgrade are kept (a 101 needs them).
  */
 export function responseHeaders(raw: readonly string[], out: string[], upgrade = false): void {
-  out.length = 0;
+  if (out.length !== 0) out.length = 0;
   const named = connectionTokens(raw);
   let via: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {

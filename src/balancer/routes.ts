@@ -28,6 +28,8 @@ export class RouteTable {
   /** `.suffix` (with its dot) -> entries, suffixes longest first. */
   readonly #wild: { suffix: string; entries: Entry[] }[] = [];
   readonly #any: Entry[] = [];
+  #lastHostHeader = '';
+  #lastHost = '';
   /** Pairs that lost to an earlier service on the same host and prefix. */
   readonly shadowed: { service: string; by: string; host: string; prefix: string }[] = [];
 
@@ -65,7 +67,15 @@ export class RouteTable {
    * null when nothing matches.
    */
   match(hostHeader: string | undefined, path: string): string | null {
-    const host = hostHeader === undefined ? '' : normaliseHost(hostHeader);
+    let host = '';
+    if (hostHeader !== undefined) {
+      // Clients send the same few Host values over and over: the last one's normal form is kept.
+      if (hostHeader !== this.#lastHostHeader) {
+        this.#lastHostHeader = hostHeader;
+        this.#lastHost = normaliseHost(hostHeader);
+      }
+      host = this.#lastHost;
+    }
     if (host !== '') {
       const exact = this.#exact.get(host);
       if (exact) {

@@ -222,6 +222,30 @@ describe('ResponseParser', () => {
     expect(p.execute(two, 0, two.length)).toBe(two.length);
     expect([p.state, sink.status, Buffer.concat(sink.body).toString()]).toEqual([ParseState.DONE, 404, 'abcnop']);
   });
+
+  it('gives each head its own header text on a reused parser (same lengths, different bytes, other positions)', () => {
+    const sink = new Collect();
+    const p = new ResponseParser(sink);
+    const heads = [
+      'HTTP/1.1 200 OK\r\nServer: aaa\r\nDate: 1\r\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nServer: aab\r\nDate: 1\r\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nServer: aab\r\nDATE: 2\r\nX-Ext: \xe9\r\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nDate: 2\r\nServer: aab\r\nContent-Length: 0\r\n\r\n',
+    ];
+    const seen: string[][] = [];
+    for (const h of heads) {
+      const b = Buffer.from(h, 'latin1');
+      p.begin(false, false);
+      expect(p.execute(b, 0, b.length)).toBe(b.length);
+      seen.push(sink.headers);
+    }
+    expect(seen).toEqual([
+      ['Server', 'aaa', 'Date', '1', 'Content-Length', '0'],
+      ['Server', 'aab', 'Date', '1', 'Content-Length', '0'],
+      ['Server', 'aab', 'DATE', '2', 'X-Ext', '\xe9', 'Content-Length', '0'],
+      ['Date', '2', 'Server', 'aab', 'Content-Length', '0'],
+    ]);
+  });
 });
 
 describe('requestHead', () => {

@@ -25,6 +25,12 @@ describe('RouteTable', () => {
     expect(table.match(undefined, '/x')).toBe('any-root');
   });
 
+  it('matches each Host value on its own when the same ones repeat and alternate', () => {
+    const hosts = ['shop.example.com', 'shop.example.com', 'SHOP.example.com:1', 'blog.example.com', 'shop.example.com', '', 'other.org', 'blog.example.com'];
+    expect(hosts.map((h) => table.match(h, '/x'))).toEqual(['shop', 'shop', 'shop', 'wild', 'shop', 'any-root', 'any-root', 'wild']);
+    expect(table.match(undefined, '/x')).toBe('any-root');
+  });
+
   it('takes the longest prefix on a segment boundary, then falls back a tier', () => {
     expect(table.match('shop.example.com', '/admin')).toBe('shop-admin');
     expect(table.match('shop.example.com', '/admin/users')).toBe('shop-admin');

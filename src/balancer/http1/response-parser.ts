@@ -50,6 +50,8 @@ export const ParseState = {
 
 /** Node's default --max-http-header-size, as undici (and nginx's proxy_buffer_size order of magnitude). */
 export const MAX_HEAD_BYTES = 16 * 1024;
+/** Header strings (names and values) #text remembers per connection, from the start of the head. */
+const MAX_REMEMBERED_TEXTS = 64;
 /** 13 hex digits are 2^52: beyond that a chunk size is not a safe integer (and no real chunk is that large). */
 const MAX_CHUNK_SIZE_DIGITS = 13;
 
@@ -117,6 +119,8 @@ export class ResponseParser {
   sawBytes = false;
   /** The current head's headers, `[name, value, ...]`; reused for every response. */
   readonly headers: string[] = [];
+  /** The previous heads' header strings by position, for #text. */
+  readonly #lastTexts: string[] = [];
   readonly #sink: ResponseSink;
   readonly #maxHead: number;
   #isHead = false;
@@ -379,7 +383,7 @@ export class ResponseParser {
   /** Status line and header fields of `h[start, end)`; false (state ERROR) when malformed. */
   #parseHead(h: Buffer, start: number, end: number): boolean {
     const headers = this.headers;
-    headers.length = 0;
+    if (headers.length !== 0) headers.length = 0;
     this.#contentLength = -1;
     this.#hasTransferEncoding = false;
     this.#chunked = false;
@@ -435,11 +439,31 @@ export class ResponseParser {
       while (ve > vs && (h[ve - 1] === SP || h[ve - 1] === HT)) ve--;
       p += 2;
       if (!this.#field(h, ns, ne, vs, ve)) return false;
-      headers.push(latin1(h, ns, ne), latin1(h, vs, ve));
+      const k = headers.length;
+      headers.push(this.#text(k, h, ns, ne), this.#text(k + 1, h, vs, ve));
     }
     if (this.#hasTransferEncoding && this.#contentLength >= 0) return this.#bad('both Content-Length and Transfer-Encoding');
     this.keepAlive = this.#minor === 1 && !this.#close;
     return true;
+  }
+
+  /**
+   * `h[start, end)` as a latin1 string: the one at position `k` of the previous head when the bytes are the same.
+   * An endpoint sends much the same head every time (names, Server, Content-Type...), and comparing a few bytes
+   * costs less than making a new string.
+   */
+  #text(k: number, h: Buffer, start: number, end: number): string {
+    const last = this.#lastTexts;
+    const prev = last[k];
+    const n = end - start;
+    if (prev !== undefined && prev.length === n) {
+      let i = 0;
+      while (i < n && h[start + i] === prev.charCodeAt(i)) i++;
+      if (i === n) return prev;
+    }
+    const text = latin1(h, start, end);
+    if (k < MAX_REMEMBERED_TEXTS) last[k] = text;
+    return text;
   }
 
   /** Takes note of the fields that frame the body or decide the connection's reuse. */
