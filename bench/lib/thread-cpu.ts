@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { parseProcStat } from '../../src/agent/isolation/proc.js';
 
 /**
  * CPU time per OS thread of this process, from /proc (Linux; null elsewhere). Wall-clock throughput on
@@ -7,8 +8,6 @@ import { readFileSync, readdirSync } from 'node:fs';
  * It is CPU consumed, so it barely moves when another process competes for the cores.
  */
 export type ThreadTimes = Map<number, number>;
-
-const TICK_MS = 10; // USER_HZ is 100 on Linux
 
 export function threadTimes(): ThreadTimes | null {
   let tids: string[];
@@ -20,10 +19,8 @@ export function threadTimes(): ThreadTimes | null {
   const out: ThreadTimes = new Map();
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      // Fields after the command name, which is in parentheses and may hold spaces.
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(Number(tid), (Number(f[11]) + Number(f[12])) * TICK_MS);
+      const stat = parseProcStat(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8'));
+      if (stat !== undefined) out.set(Number(tid), Math.round(stat.cpuSeconds * 1000));
     } catch {
       // The thread ended between the listing and the read.
     }

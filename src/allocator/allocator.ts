@@ -1090,7 +1090,6 @@ export class Allocator {
   }
 }
 
-
 /** Fields of TaskShapeRequest: the one list both field sets below derive from. */
 const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'policy'] as const satisfies readonly (keyof TaskShapeRequest)[];
 const TASK_FIELDS = new Set<string>(['id', ...SHAPE_FIELDS]);

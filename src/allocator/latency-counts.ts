@@ -55,11 +55,9 @@ export class LatencyRecorder {
  */
 export function readLatency(buffer: SharedArrayBuffer, threads: number, baseline: Float64Array): Histogram {
   const h = buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 60e9, numberOfSignificantValueDigits: 3 });
-  const all = new Float64Array(buffer, 0, threads * LATENCY_BUCKETS);
+  const totals = snapshotLatency(buffer, threads);
   for (let b = 0; b < LATENCY_BUCKETS; b++) {
-    let n = 0;
-    for (let t = 0; t < threads; t++) n += all[t * LATENCY_BUCKETS + b]!;
-    n -= baseline[b]!;
+    const n = totals[b]! - baseline[b]!;
     if (n > 0) h.recordValueWithCount(valueOfBucket(b), n);
   }
   return h;
