@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { STATIC_SERVICE } from '../../src/balancer/index.js';
-import { FRONT_ENDS, FakeMaster, balancerFixture, send, waitFor } from './helpers.js';
+import { balancerFixture, FakeMaster, FRONT_ENDS, holdingHandler, send, waitFor } from './helpers.js';
 
 /** A port nothing listens on: bound then released by a throwaway server. */
 async function deadPort(fx: ReturnType<typeof balancerFixture>): Promise<number> {
@@ -19,10 +19,7 @@ describe.each(FRONT_ENDS)('failures through the %s front end', (front) => {
 
   it('drains a task being killed: its in-flight request finishes, no new request reaches it, and it leaves when killed', async () => {
     const held: ServerResponse[] = [];
-    const handler = (req: { url?: string }, res: ServerResponse, b: { name: string }): void => {
-      if (req.url === '/hold') held.push(res);
-      else res.end(`${b.name}\n`);
-    };
+    const handler = holdingHandler(held);
     const a = await fx.backend('a', handler);
     const b = await fx.backend('b', handler);
     const master = new FakeMaster();

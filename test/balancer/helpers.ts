@@ -74,6 +74,17 @@ export const echoName: BackendHandler = (req, res, b) => {
   res.end(`${b.name} ${req.method} ${req.url}\n`);
 };
 
+/**
+ * A handler that holds every `/hold` request open (its response goes to `held`, for the test to end) and answers
+ * anything else with the backend's name: a busy endpoint on demand.
+ */
+export function holdingHandler(held: ServerResponse[]): BackendHandler {
+  return (req, res, b) => {
+    if (req.url === '/hold') held.push(res);
+    else res.end(`${b.name}\n`);
+  };
+}
+
 export interface Fixture {
   backend(name: string, handler?: BackendHandler): Promise<Backend>;
   balancer(front: FrontEndName, opts: Omit<BalancerOptions, 'frontEnd'>): Promise<Balancer>;

@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { EndpointRegistry, FULL_SCAN_MAX, STATIC_SERVICE, pick } from '../../src/balancer/index.js';
-import { FRONT_ENDS, balancerFixture, send, waitFor } from './helpers.js';
+import { balancerFixture, FRONT_ENDS, holdingHandler, send, waitFor } from './helpers.js';
 
 function registryWith(weights: number[]): { reg: EndpointRegistry; slots: number[] } {
   const reg = new EndpointRegistry();
@@ -84,10 +84,7 @@ describe.each(FRONT_ENDS)('balancing through the %s front end', (front) => {
 
   it('sends new requests to the idle endpoint while the other is busy', async () => {
     const held: ServerResponse[] = [];
-    const handler = (req: { url?: string }, res: ServerResponse, b: { name: string }): void => {
-      if (req.url === '/hold') held.push(res);
-      else res.end(`${b.name}\n`);
-    };
+    const handler = holdingHandler(held);
     const a = await fx.backend('a', handler);
     const b = await fx.backend('b', handler);
     const bal = await fx.balancer(front, {

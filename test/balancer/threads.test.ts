@@ -8,17 +8,14 @@ import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { STATIC_SERVICE } from '../../src/balancer/index.js';
 import { ThreadedBalancer } from '../../src/balancer/threads.js';
-import { UWS, balancerFixture, send, waitFor } from './helpers.js';
+import { balancerFixture, holdingHandler, send, UWS, waitFor } from './helpers.js';
 
 describe.skipIf(UWS === null)('a balancer with two threads', () => {
   const fx = balancerFixture();
 
   it('serves from both threads, sees the other thread\'s request in flight, adds up figures, and stops cleanly', async () => {
     const held: ServerResponse[] = [];
-    const handler = (req: { url?: string }, res: ServerResponse, b: { name: string }): void => {
-      if (req.url === '/hold') held.push(res);
-      else res.end(`${b.name}\n`);
-    };
+    const handler = holdingHandler(held);
     const a = await fx.backend('a', handler);
     const b = await fx.backend('b', handler);
     const bal = new ThreadedBalancer({
