@@ -23,11 +23,11 @@
  * heads are cut by uWS' fixed 10 s timeout (node's are options).
  */
 import { STATUS_CODES } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import type { Downstream, DownstreamSink, FrontEnd } from './downstream.js';
 import type { Proxy } from './proxy.js';
 import { LIBUS_LISTEN_DEFAULT, type UwsContext, type UwsListenSocket, type UwsRequest, type UwsSharedApp, type UwsSharedModule, type UwsStreamingResponse } from './uws-types.js';
 import { WsBridges } from './ws-bridge.js';
+import { closeAfterGrace, listenUws } from '../transport/uws-lifecycle.js';
 
 export interface UwsFrontOptions {
   /**
@@ -37,8 +37,6 @@ export interface UwsFrontOptions {
   sharedPort?: boolean;
 }
 
-/** Tries at binding a free port before giving up: losing the race to another process twice in a row is rare. */
-const FREE_PORT_ATTEMPTS = 3;
 const EMPTY = new Uint8Array(0);
 
 // How a response's body goes out (decided at writeHead).
@@ -576,19 +574,7 @@ export class UwsFront implements FrontEnd {
   }
 
   listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    return this.#listen(host, port);
-  }
-
-  async #listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    // uSockets sets SO_REUSEADDR only when given a port: bound to port 0, the connections it accepted would keep the
-    // port from being bound again until their TIME_WAIT ends. So port 0 becomes a free port first (several tries:
-    // another process may take it meanwhile).
-    for (let attempt = 1; ; attempt++) {
-      const p = port === 0 ? await freePort(host) : port;
-      const bound = this.bind(host, p);
-      if (bound !== null) return bound;
-      if (port !== 0 || attempt === FREE_PORT_ATTEMPTS) throw await listenFailure(host, p);
-    }
+    return listenUws(host, port, (h, p) => this.bind(h, p));
   }
 
   /** Binds synchronously (uWS calls back at once); null when the port is taken. */
@@ -604,30 +590,17 @@ export class UwsFront implements FrontEnd {
   }
 
   close(graceMs: number): Promise<void> {
-    this.#closing ??= new Promise<void>((resolve) => {
+    if (this.#closing === null) {
       if (this.#listenSocket !== null) {
         this.#uws.us_listen_socket_close(this.#listenSocket);
         this.#listenSocket = null;
       }
       this.#bridges.closeAll();
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.#onIdle = null;
-        // Next turn, so writes corked by a uWS callback we may be inside go out first; then every connection left
-        // (idle keep-alive, requests past the grace) is closed at once.
-        setImmediate(() => {
-          this.#app.close();
-          resolve();
-        });
-      };
-      const timer = setTimeout(finish, graceMs);
-      timer.unref();
-      if (this.#inFlight === 0) finish();
-      else this.#onIdle = finish;
-    });
+      this.#closing = closeAfterGrace(this.#app, graceMs, (finish) => {
+        if (this.#inFlight === 0) finish();
+        else this.#onIdle = finish;
+      });
+    }
     return this.#closing;
   }
 
@@ -642,25 +615,3 @@ export class UwsFront implements FrontEnd {
   }
 }
 
-/** A port the kernel says is free on `host` now. */
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** uWS says only that listening failed; node's net says why (EADDRINUSE, EACCES...), so ask it the same question. */
-function listenFailure(host: string, port: number): Promise<Error> {
-  return new Promise((resolve) => {
-    const probe = createNetServer();
-    probe.once('error', (err) => resolve(err));
-    probe.listen({ host, port, exclusive: true }, () => {
-      probe.close(() => resolve(new Error(`uWebSockets.js could not listen on ${host}:${port}`)));
-    });
-  });
-}

@@ -20,7 +20,7 @@ import { DEFAULT_BALANCER_LISTEN, STATIC_SERVICE } from './balancer.js';
 import type { EndpointSpec, RegistryChange } from './endpoints.js';
 import { type Endpoint, EndpointRegistry } from './endpoints.js';
 import { type Feed, RemoteFeed } from './feed.js';
-import { freePort } from './front-uws.js';
+import { freePort } from '../transport/uws-lifecycle.js';
 import { BalancerMetrics } from './metrics.js';
 import { ClusterModel } from './model.js';
 import { type FromThread, MAX_THREADED_ENDPOINTS, type ThreadConfig, type ToThread } from './thread-protocol.js';

@@ -11,7 +11,6 @@
  * port 0 (uWS 20.30 does not expose the peer's port).
  */
 import { STATUS_CODES } from 'node:http';
-import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { ErrorCodes } from '../api/errors.js';
 import {
   CLOSE_GRACE_MS,
@@ -25,6 +24,7 @@ import {
   renderBody,
 } from './dispatch.js';
 import { ServerBase } from './server-base.js';
+import { closeAfterGrace, listenUws } from './uws-lifecycle.js';
 import type { HttpHandler, HttpMethod, HttpRequest, HttpResponse, HttpServerOptions, ListenAddress, WsRoute, WsSocket, WsUpgradeRequest } from './types.js';
 import type { UwsApp, UwsContext, UwsListenSocket, UwsModule, UwsRequest, UwsResponse, UwsWebSocket } from './uws-api.js';
 
@@ -39,7 +39,6 @@ const OVERSIZE_GRACE = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
 
 /** Tries at binding a free port before giving up: losing the race to another process twice in a row is rare. */
-const FREE_PORT_ATTEMPTS = 3;
 
 export class UwsHttpServer extends ServerBase {
   readonly transport = 'uws';
@@ -88,15 +87,8 @@ export class UwsHttpServer extends ServerBase {
     });
   }
 
-  async listen(address: ListenAddress): Promise<ListenAddress> {
-    // uSockets sets SO_REUSEADDR only when given a port: bound to port 0, the connections it accepted would keep
-    // the port from being bound again (a restart on the same port) until their TIME_WAIT ends. So port 0 is
-    // turned into a free port first; another process may take it meanwhile, hence a few tries.
-    for (let attempt = 1; ; attempt++) {
-      const port = address.port === 0 ? await freePort(address.host) : address.port;
-      if (this.#bind(address.host, port)) return this.#address!;
-      if (address.port !== 0 || attempt === FREE_PORT_ATTEMPTS) throw await listenFailure({ host: address.host, port });
-    }
+  listen(address: ListenAddress): Promise<ListenAddress> {
+    return listenUws(address.host, address.port, (host, port) => (this.#bind(host, port) ? this.#address! : null));
   }
 
   #bind(host: string, port: number): boolean {
@@ -113,36 +105,20 @@ export class UwsHttpServer extends ServerBase {
   }
 
   protected shutdown(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      // A socket with bytes still queued in user space may not have its close frame out yet: wait the grace.
-      let backlog = false;
-      for (const s of [...this.#sockets]) {
-        backlog ||= s.bufferedAmount > 0;
-        s.close(1001, 'server closing');
-      }
-      if (this.#listenSocket !== null) {
-        this.#uws.us_listen_socket_close(this.#listenSocket);
-        this.#listenSocket = null;
-      }
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        this.#onIdle = null;
-        // Next turn: writes corked by a uWS callback we may be inside go out first. Then every connection left
-        // (idle keep-alive, requests past the grace, WebSockets ignoring the handshake) is closed at once.
-        setImmediate(() => {
-          this.#app.close();
-          resolve();
-        });
-      };
-      const timer = setTimeout(finish, CLOSE_GRACE_MS);
-      timer.unref();
-      if (!backlog) {
-        if (this.#inFlight === 0) finish();
-        else this.#onIdle = finish;
-      }
+    // A socket with bytes still queued in user space may not have its close frame out yet: wait the grace.
+    let backlog = false;
+    for (const s of [...this.#sockets]) {
+      backlog ||= s.bufferedAmount > 0;
+      s.close(1001, 'server closing');
+    }
+    if (this.#listenSocket !== null) {
+      this.#uws.us_listen_socket_close(this.#listenSocket);
+      this.#listenSocket = null;
+    }
+    return closeAfterGrace(this.#app, CLOSE_GRACE_MS, (finish) => {
+      if (backlog) return;
+      if (this.#inFlight === 0) finish();
+      else this.#onIdle = finish;
     });
   }
 
@@ -428,29 +404,6 @@ function readHeaders(req: UwsRequest): Record<string, string> {
     else if (!SINGLE_HEADERS.has(k)) headers[k] = `${prev}, ${v}`;
   });
   return headers;
-}
-
-/** A port the kernel says is free on `host` now. */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once('error', reject);
-    probe.listen({ host, port: 0, exclusive: true }, () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** uWS says only that listening failed; node's net says why (EADDRINUSE, EACCES...), so ask it the same question. */
-function listenFailure(address: ListenAddress): Promise<Error> {
-  return new Promise((resolve) => {
-    const probe = createNetServer();
-    probe.once('error', (err) => resolve(err));
-    probe.listen({ host: address.host, port: address.port, exclusive: true }, () => {
-      probe.close(() => resolve(new Error(`uWebSockets.js could not listen on ${formatPeer(address.host, address.port)}`)));
-    });
-  });
 }
 
 /**
