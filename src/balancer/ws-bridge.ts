@@ -25,7 +25,6 @@ import { UwsDownstream, readHead } from './front-uws.js';
 import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import { type Proxy, sendError } from './proxy.js';
 import { UpstreamCode, UpstreamError } from './http1/errors.js';
-import { classify } from './upstream.js';
 import type { UwsBehavior } from '../transport/uws-api.js';
 import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsSharedModule, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
 
@@ -249,12 +248,7 @@ class Bridge implements DownstreamSink {
   #relayRefusal(ep: Endpoint, response: IncomingMessage): void {
     this.#clearTimer();
     const status = response.statusCode ?? 502;
-    if (status >= 500) {
-      this.#proxy.countError(ep, 'status_5xx');
-      this.#proxy.outlier.failure(ep);
-    } else {
-      this.#proxy.outlier.success(ep.slot);
-    }
+    this.#proxy.recordStatus(ep, status);
     const out: string[] = [];
     responseHeaders(response.rawHeaders, out);
     const down = this.#down;
@@ -282,11 +276,8 @@ class Bridge implements DownstreamSink {
       this.#end();
       return;
     }
-    const f = this.#timedOut
-      ? classify(new UpstreamError(UpstreamCode.headersTimeout, 'no handshake response in time'), ep.address, this.#connected)
-      : classify(err, ep.address, this.#connected);
-    this.#proxy.countError(ep, f.kind);
-    if (f.endpointFault) this.#proxy.outlier.failure(ep);
+    const cause = this.#timedOut ? new UpstreamError(UpstreamCode.headersTimeout, 'no handshake response in time') : err;
+    const f = this.#proxy.recordFailure(ep, cause, this.#connected);
     if (this.#attempts === 1 && (f.beforeRequest || !this.#connected) && f.kind !== 'headers_timeout') {
       const next = this.#proxy.pickEndpoint(ep.service, ep.slot);
       if (next !== null && next !== ep) {
