@@ -24,6 +24,7 @@ import { PlacementPool, ROUNDS_IN_FLIGHT } from './pool.js';
 import { type Queued, PendingQueue } from './queue.js';
 import { UnplacedCode, type UnplacedDescription, describeUnplaced } from './reasons.js';
 import { Req, Res, TaskBufferView, allocateTaskBuffer } from './task-buffer.js';
+import { definedOnly } from '../util/defined-only.js';
 
 export interface AllocatorOptions {
   nodes?: NodeSpec[];
@@ -266,7 +267,7 @@ export class Allocator {
   readonly batchLatencyNs: Histogram;
 
   private constructor(opts: AllocatorOptions) {
-    const o = { ...DEFAULTS, ...stripUndefined(opts) };
+    const o = { ...DEFAULTS, ...definedOnly(opts) };
     if (!SELECTION_NAMES.includes(o.selection)) {
       throw new InvalidArgumentError(`selection must be one of ${SELECTION_NAMES.join(', ')}, got ${JSON.stringify(o.selection)}`);
     }
@@ -1127,8 +1128,3 @@ function rowsOf(js: JobState): Int32Array {
   return out;
 }
 
-function stripUndefined<T extends object>(o: T): Partial<T> {
-  const out: Partial<T> = {};
-  for (const [k, v] of Object.entries(o)) if (v !== undefined) (out as Record<string, unknown>)[k] = v;
-  return out;
-}

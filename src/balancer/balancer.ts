@@ -20,6 +20,7 @@ import { OutlierDetector } from './outlier.js';
 import { Proxy } from './proxy.js';
 import type { BalancerLogger, BalancerStats, OutlierOptions, RequestLimits, UpstreamTimeouts } from './types.js';
 import { POOL_DEFAULTS, TIMEOUT_DEFAULTS } from './upstream.js';
+import { definedOnly } from '../util/defined-only.js';
 
 /** The environment variable naming the balancer's listen address (`host:port`); a flag wins over it. */
 export const BALANCER_LISTEN_ENV = 'BOREALIS_BALANCER_LISTEN';
@@ -182,10 +183,6 @@ export class Balancer {
     })();
     return this.#closing;
   }
-}
-
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /**

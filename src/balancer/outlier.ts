@@ -12,6 +12,7 @@
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
 import { SlotState } from './endpoints.js';
 import type { OutlierOptions } from './types.js';
+import { definedOnly } from '../util/defined-only.js';
 
 export const OUTLIER_DEFAULTS: Readonly<OutlierOptions> = {
   // Envoy's default: five in a row is past noise on a busy endpoint, and quick on a dead one.
@@ -84,6 +85,3 @@ export class OutlierDetector {
   }
 }
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

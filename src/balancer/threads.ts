@@ -26,6 +26,7 @@ import { ClusterModel } from './model.js';
 import { type FromThread, MAX_THREADED_ENDPOINTS, type ThreadConfig, type ToThread } from './thread-protocol.js';
 import { ERROR_KINDS, REFUSAL_KINDS, type BalancerLogger, type BalancerStats, type OutlierOptions, type RequestLimits, type UpstreamTimeouts } from './types.js';
 import { POOL_DEFAULTS, TIMEOUT_DEFAULTS } from './upstream.js';
+import { definedOnly } from '../util/defined-only.js';
 
 export interface ThreadedBalancerOptions {
   threads: number;
@@ -185,7 +186,7 @@ export class ThreadedBalancer {
       active: this.#active.buffer as SharedArrayBuffer,
       host: want.host,
       port,
-      limits: this.#o.limits ?? {},
+      limits: definedOnly(this.#o.limits ?? {}),
       timeouts: { ...TIMEOUT_DEFAULTS, ...definedOnly(this.#o.timeouts ?? {}) },
       outlier: this.#o.outlier ?? {},
       maxConnections: this.#o.maxConnectionsPerEndpoint ?? POOL_DEFAULTS.maxConnections,
@@ -403,6 +404,3 @@ function newHistogram(): ReturnType<typeof buildHistogram> {
   return buildHistogram({ lowestDiscernibleValue: 1, highestTrackableValue: 600e6, numberOfSignificantValueDigits: 3 });
 }
 
-function definedOnly<T extends object>(o: T): Partial<T> {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}

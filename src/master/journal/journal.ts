@@ -8,6 +8,7 @@ import type { RecoveryReport, SegmentInfo } from './recovery.js';
 import { SegmentWriter, scanSegment } from './segment.js';
 import { removeOlderSnapshots, writeSnapshot } from './snapshot.js';
 import type { Snapshot } from './snapshot.js';
+import { definedOnly } from '../../util/defined-only.js';
 
 export interface JournalOptions {
   /**
@@ -105,7 +106,7 @@ export class Journal {
 
   /** Opens (creating if needed) the journal in `dir`, verifying and repairing it first. */
   static async open(dir: string, options: JournalOptions = {}): Promise<Journal> {
-    const opts = { ...DEFAULTS, ...stripUndefined(options) };
+    const opts = { ...DEFAULTS, ...definedOnly(options) };
     for (const key of ['maxBatchBytes', 'segmentBytes'] as const) {
       if (!Number.isSafeInteger(opts[key]) || opts[key] <= 0) {
         throw new InvalidArgumentError(`journal option ${key} must be a positive integer, got ${opts[key]}`);
@@ -344,6 +345,3 @@ export class Journal {
   }
 }
 
-function stripUndefined(o: JournalOptions): JournalOptions {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as JournalOptions;
-}
