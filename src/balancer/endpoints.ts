@@ -121,8 +121,6 @@ export class EndpointTable {
 export class Endpoint {
   /** host:port */
   readonly address: string;
-  /** http://host:port */
-  readonly origin: string;
   /** The keep-alive pool, opened on first use. */
   dispatcher: UpstreamPool | null = null;
   /** When the current ejection ends (ms since epoch); 0 when not ejected. */
@@ -142,7 +140,6 @@ export class Endpoint {
   ) {
     const h = host.includes(':') ? `[${host}]` : host;
     this.address = `${h}:${port}`;
-    this.origin = `http://${this.address}`;
   }
 }
 

@@ -17,10 +17,8 @@ export type FrontEndFactory = (proxy: Proxy, opts: NodeFrontOptions) => FrontEnd
 export interface FrontEndChoice {
   kind: 'uws' | 'node';
   factory: FrontEndFactory;
-  /** Why this one, e.g. `uWebSockets.js 20.30.0 (native)` or `BOREALIS_NATIVE=0`. */
+  /** Why this one, e.g. `its native binary loaded (20.30.0)` or `BOREALIS_NATIVE=0`. */
   why: string;
-  /** The native module when kind is 'uws' (threads load it again in their own isolate). */
-  uws: UwsSharedModule | null;
 }
 
 export const nodeFrontEnd: FrontEndFactory = (proxy, opts) => new NodeFront(proxy, opts);
@@ -37,11 +35,8 @@ export function uwsFrontEnd(uws: UwsSharedModule, opts: UwsFrontOptions = {}): F
 export function chooseFrontEnd(requested: 'auto' | 'uws' | 'node' = 'auto', env: NodeJS.ProcessEnv = process.env, opts: UwsFrontOptions = {}): FrontEndChoice {
   const t = chooseTransport(requested, env);
   if (t.kind === 'uws' && t.uws !== null) {
-    const uws = t.uws as UwsSharedModule;
-    const version = /uWebSockets\.js (\S+)/.exec(t.description)?.[1] ?? '';
-    return { kind: 'uws', factory: uwsFrontEnd(uws, opts), why: `its native binary loaded${version === '' ? '' : ` (${version})`}`, uws };
+    const factory = uwsFrontEnd(t.uws as UwsSharedModule, opts);
+    return { kind: 'uws', factory, why: `its native binary loaded${t.detail === '' ? '' : ` (${t.detail})`}` };
   }
-  // chooseTransport's line is `transport: node:http (<why>)`.
-  const why = (/\((.*)\)$/.exec(t.description)?.[1] ?? t.description).replace(/^native-free: /, '');
-  return { kind: 'node', factory: nodeFrontEnd, why, uws: null };
+  return { kind: 'node', factory: nodeFrontEnd, why: t.detail.replace(/^native-free: /, '') };
 }

@@ -184,7 +184,6 @@ export class UwsDownstream implements Downstream {
   /** end() came before the head was flushed. */
   #endDeferred = false;
   // Request body: chunks uWS delivered before the proxy asked for them (or while paused), in order.
-  readonly #hasBody: boolean;
   #queue: Uint8Array[] | null = null;
   #lastQueued = false;
   #bodyEnded = false;
@@ -198,7 +197,6 @@ export class UwsDownstream implements Downstream {
     this.target = head.target;
     this.rawHeaders = head.rawHeaders;
     this.remoteAddress = head.remoteAddress;
-    this.#hasBody = head.hasBody;
     front.started();
     res.onAborted(() => this.#aborted());
     if (head.hasBody) {
@@ -553,7 +551,7 @@ export class UwsFront implements FrontEnd {
     this.#proxy = proxy;
     this.#shared = opts.sharedPort ?? false;
     this.#app = uws.App();
-    this.#bridges = new WsBridges(uws, proxy, this);
+    this.#bridges = new WsBridges(proxy, this);
     // WebSocket handshakes (a 24-character Sec-WebSocket-Key) go to the ws route; uWS yields anything else to any().
     this.#app.ws('/*', this.#bridges.behavior());
     this.#app.any('/*', (res, req) => this.#onRequest(res, req));

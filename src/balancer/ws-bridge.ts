@@ -26,7 +26,7 @@ import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import { type Proxy, sendError } from './proxy.js';
 import { UpstreamCode, UpstreamError } from './http1/errors.js';
 import type { UwsBehavior } from '../transport/uws-api.js';
-import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsSharedModule, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
+import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
 
 /** The largest message either side may send; larger ones close the connection (1009 from the endpoint side). */
 const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -51,7 +51,7 @@ export class WsBridges {
   readonly live = new Set<Bridge>();
   #closing = false;
 
-  constructor(_uws: UwsSharedModule, proxy: Proxy, front: UwsFront) {
+  constructor(proxy: Proxy, front: UwsFront) {
     this.proxy = proxy;
     this.front = front;
   }

@@ -80,6 +80,8 @@ export interface TransportChoice {
   uws: UwsModule | null;
   /** The "which transport" log line, e.g. `transport: uWebSockets.js 20.30.0 (native)`. */
   description: string;
+  /** Why node:http (`native-free: asked for`, `uWebSockets.js did not load: ...`); the release when kind is 'uws'. */
+  detail: string;
 }
 
 /**
@@ -87,16 +89,20 @@ export interface TransportChoice {
  * when $BOREALIS_NATIVE=0 forbids it); `auto` per loadNative.
  */
 export function chooseTransport(requested: 'auto' | TransportKind = 'auto', env: NodeJS.ProcessEnv = process.env): TransportChoice {
-  if (requested === 'node') return { kind: 'node', uws: null, description: `transport: ${transportName('node')} (native-free: asked for)` };
+  if (requested === 'node') {
+    const detail = 'native-free: asked for';
+    return { kind: 'node', uws: null, description: `transport: ${transportName('node')} (${detail})`, detail };
+  }
   if (requested === 'uws' && nativeMode(env) === 'off') {
     throw new InvalidArgumentError(`transport uws needs native code, which ${NATIVE_ENV}=0 forbids`);
   }
   const load = loadNative(requested === 'uws' ? { ...env, [NATIVE_ENV]: '1' } : env);
   if (load.uws !== null) {
-    return { kind: 'uws', uws: load.uws, description: `transport: ${transportName('uws')} ${releaseOf(load.version)} (native)` };
+    const detail = releaseOf(load.version);
+    return { kind: 'uws', uws: load.uws, description: `transport: ${transportName('uws')} ${detail} (native)`, detail };
   }
   const why = nativeMode(env) === 'off' ? load.reason : `${UWS_PACKAGE} did not load: ${load.reason}`;
-  return { kind: 'node', uws: null, description: `transport: ${transportName('node')} (${why})` };
+  return { kind: 'node', uws: null, description: `transport: ${transportName('node')} (${why})`, detail: why };
 }
 
 /** What a transport is called in logs. */
