@@ -25,20 +25,19 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket from 'ws';
+import { parseProcStat } from '../../src/agent/isolation/proc.js';
+import { serveEventStream } from '../../src/api/events-ws.js';
 import { EventBus } from '../../src/events/bus.js';
-import { parseStreamQuery } from '../../src/events/query.js';
 import { EventStream } from '../../src/events/stream.js';
 import {
   EVENTS_JSON_SUBPROTOCOL,
   EVENTS_PATH,
   EVENTS_PROTOBUF_SUBPROTOCOL,
-  EVENT_SUBPROTOCOLS,
-  EventCloseCode,
   type EventEncoding,
   decodeFrame,
 } from '../../src/proto/events.js';
 import { createHttpServer } from '../../src/transport/index.js';
-import type { HttpServer, TransportKind } from '../../src/transport/index.js';
+import type { TransportKind } from '../../src/transport/index.js';
 import { fmtInt, formatTable } from '../lib/report.js';
 
 export interface EventsRunOptions {
@@ -205,16 +204,11 @@ function nowUs(): number {
 /** CPU time (user + system) of the calling thread in µs, from /proc (Linux); 0 where there is none. */
 function threadCpuUs(): number {
   try {
-    // Fields after the ")" of the command: state is 3rd, utime 14th and stime 15th of the whole line.
-    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLOCK_TICKS;
+    return (parseProcStat(readFileSync('/proc/thread-self/stat', 'utf8'))?.cpuSeconds ?? 0) * 1e6;
   } catch {
     return 0;
   }
 }
-/** USER_HZ: 100 on every Linux architecture Node runs on. */
-const CLOCK_TICKS = 100;
 
 export async function runEvents(o: EventsRunOptions): Promise<EventsRunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'borealis-bench-events-'));
@@ -226,7 +220,7 @@ export async function runEvents(o: EventsRunOptions): Promise<EventsRunResult> {
     cluster: { agents: { total: 0, up: 0, draining: 0, lost: 0 }, total: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, used: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, free: { cpus: 0, mem: 0, disk: 0, gpus: 0 }, tasks: {}, jobs: 0 },
   }));
   const server = createHttpServer({ transport: o.transport });
-  serveStream(server, stream);
+  serveEventStream(server, stream);
   const workers: Worker[] = [];
   try {
     const addr = await server.listen({ host: '127.0.0.1', port: 0 });
@@ -329,21 +323,6 @@ export async function runEvents(o: EventsRunOptions): Promise<EventsRunResult> {
     await bus.close();
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-/** GET /v1/events on `server`, as src/api/events-ws.ts mounts it on the master (without the master). */
-function serveStream(server: HttpServer, stream: EventStream): void {
-  server.websocket(EVENTS_PATH, {
-    protocols: EVENT_SUBPROTOCOLS,
-    maxPayloadBytes: 4096,
-    accept: (req) => void parseStreamQuery(req.query),
-    onOpen: (socket, req) => {
-      const sub = stream.open(socket, socket.protocol === EVENTS_JSON_SUBPROTOCOL ? 'json' : 'protobuf', parseStreamQuery(req.query));
-      if (!sub) return;
-      socket.onClose(() => sub.detach());
-      socket.onMessage(() => sub.end(EventCloseCode.CLIENT_DATA, 'the event stream is read-only'));
-    },
-  });
 }
 
 /** Publishes `n` placement events at `rate`/s (0: back to back in slices); resolves with the time of the last. */

@@ -22,6 +22,12 @@ export function mountEventStream(server: HttpServer, master: Master, opts: Event
     () => ({ jobs: master.listJobs(), tasks: master.listTasks(), agents: master.listAgents(), cluster: master.cluster() }),
     opts,
   );
+  serveEventStream(server, stream);
+  return stream;
+}
+
+/** GET /v1/events on `server`, fed by `stream` (the master's, or a bare bus's in the events benchmark). */
+export function serveEventStream(server: HttpServer, stream: EventStream): void {
   server.websocket(EVENTS_PATH, {
     protocols: EVENT_SUBPROTOCOLS,
     maxPayloadBytes: MAX_CLIENT_FRAME_BYTES,
@@ -35,5 +41,4 @@ export function mountEventStream(server: HttpServer, master: Master, opts: Event
       );
     },
   });
-  return stream;
 }
