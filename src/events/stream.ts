@@ -475,7 +475,7 @@ export class Subscription {
           this.cursor = first + i - 1;
           throw err;
         }
-        if (matches(this.filter, e)) out.push(this.encoding === 'protobuf' ? payloads[i]! : encodeEventJson(e));
+        if (matches(this.filter, e)) out.push(this.encoding === 'protobuf' ? payloads[i]! : eventJsonFromEncoded(payloads[i]!));
         if (out.length === max) {
           this.#sendFrame(batchFrame(this.encoding, out));
           out = [];
