@@ -38,6 +38,9 @@ export const EVENT_LOG_DEFAULTS = {
   retainEvents: Number.POSITIVE_INFINITY,
 };
 
+/** EventLogRecovery.newEpoch of a log opened for the first time (nothing to recover: not worth a warning). */
+export const NEW_EVENT_LOG = 'new event log';
+
 /** What open found and did. */
 export interface EventLogRecovery {
   /** Why the log starts a new epoch (readers of the old one resync), or null when the epoch carried over. */
@@ -173,7 +176,7 @@ export class EventLog {
 
     if (recovery.damage !== null && !torn) {
       recovery.newEpoch = `damaged record in ${recovery.damage.file} at offset ${recovery.damage.offset} (${recovery.damage.reason})`;
-    } else if (meta === null) recovery.newEpoch = segments.length === 0 ? 'new event log' : 'the epoch file is missing';
+    } else if (meta === null) recovery.newEpoch = segments.length === 0 ? NEW_EVENT_LOG : 'the epoch file is missing';
     else if ('error' in meta) recovery.newEpoch = `the epoch file is unreadable (${meta.error})`;
     else if (cleanSeq === -1) {
       recovery.newEpoch = 'the clean-close mark is unreadable';

@@ -15,6 +15,7 @@ import {
   isBorealisError,
 } from '../api/errors.js';
 import { EventBus, type EventInput } from '../events/bus.js';
+import { NEW_EVENT_LOG } from '../events/log.js';
 import type { MasterMessage, TaskStateName } from '../proto/index.js';
 import type { AgentConnection } from './agent-connection.js';
 import { AgentGateway, DEFAULT_KILL_GRACE_MS } from './agent-gateway.js';
@@ -167,6 +168,11 @@ export class Master {
         ...(o.eventCapacity === undefined ? {} : { capacity: o.eventCapacity }),
         onLogError: (err) => logger.error({ err }, 'event log'),
       });
+      const recovery = events.log?.recovery;
+      if (recovery && (recovery.damage !== null || recovery.truncatedBytes > 0 || (recovery.newEpoch !== null && recovery.newEpoch !== NEW_EVENT_LOG))) {
+        // Every stream reader resyncs after a new epoch: say why, once, where an operator looks.
+        logger.warn({ recovery }, recovery.newEpoch === null ? 'event log: torn tail cut' : `event log: new epoch (${recovery.newEpoch})`);
+      }
       allocator = await Allocator.create({ ...o.allocator, nodes: [] });
       const store = new Store();
       const snap = journal.snapshotJson<StoreSnapshot>();
