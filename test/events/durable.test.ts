@@ -7,7 +7,7 @@ import { SimAgent } from '../../src/master/testing/sim-agent.js';
 import type { ClusterEvent } from '../../src/master/types.js';
 import { EVENTS_JSON_SUBPROTOCOL, type HelloMessage, type ResyncMessage } from '../../src/proto/events.js';
 import { apiFixture, waitFor } from '../api/helpers.js';
-import { range, seqs, subscribe, wire } from './helpers.js';
+import { caughtUp, range, running, seqs, service, subscribe, wire } from './helpers.js';
 
 const fx = apiFixture();
 
@@ -16,23 +16,6 @@ async function agent(master: Master, id: string): Promise<SimAgent> {
   await a.connect(master);
   fx.onCleanup(() => a.stop());
   return a;
-}
-
-function service(name: string, instances: number): Parameters<Master['submitJob']>[0] {
-  return { name, type: 'service', instances, command: 'sleep 1000', resources: { cpus: 0.1, mem: '16Mi' } };
-}
-
-async function running(master: Master, job: string, n: number): Promise<void> {
-  await waitFor(() => master.listTasks(job).filter((t) => t.state === 'running').length === n, `${n} running tasks of ${job}`);
-}
-
-/** Waits until the bus is quiet for a moment and the client has everything up to its last seq. */
-async function caughtUp(master: Master, last: () => number, what: string): Promise<number> {
-  return waitFor(async () => {
-    const seq = master.events.lastSeq;
-    await new Promise((r) => setTimeout(r, 30));
-    return seq === master.events.lastSeq && last() === seq ? seq : false;
-  }, what);
 }
 
 function synthetic(master: Master, n: number): void {

@@ -90,3 +90,21 @@ export async function startWithStream(
   fx.onCleanup(() => api.close());
   return { master, api, addr: `${api.address.host}:${api.address.port}` };
 }
+
+/** A small service job whose tasks run until killed. */
+export function service(name: string, instances: number): Parameters<Master['submitJob']>[0] {
+  return { name, type: 'service', instances, command: 'sleep 1000', resources: { cpus: 0.1, mem: '16Mi' } };
+}
+
+export async function running(master: Master, job: string, n: number): Promise<void> {
+  await waitFor(() => master.listTasks(job).filter((t) => t.state === 'running').length === n, `${n} running tasks of ${job}`);
+}
+
+/** Waits until the bus is quiet for a moment and the client has everything up to its last seq. */
+export async function caughtUp(master: Master, last: () => number, what: string): Promise<number> {
+  return waitFor(async () => {
+    const seq = master.events.lastSeq;
+    await new Promise((r) => setTimeout(r, 30));
+    return seq === master.events.lastSeq && last() === seq ? seq : false;
+  }, what);
+}

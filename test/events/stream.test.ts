@@ -4,7 +4,7 @@ import type { Master } from '../../src/master/index.js';
 import { SimAgent } from '../../src/master/testing/sim-agent.js';
 import { EVENTS_JSON_SUBPROTOCOL, EVENTS_PROTOBUF_SUBPROTOCOL, type HelloMessage, type ResyncMessage } from '../../src/proto/events.js';
 import { apiFixture, waitFor } from '../api/helpers.js';
-import { range, refused, seqs, startWithStream, subscribe, wire } from './helpers.js';
+import { caughtUp, range, refused, running, seqs, service, startWithStream, subscribe, wire } from './helpers.js';
 
 const fx = apiFixture();
 
@@ -17,23 +17,6 @@ async function withAgents(master: Master, n = 2): Promise<SimAgent[]> {
     agents.push(a);
   }
   return agents;
-}
-
-function service(name: string, instances: number): Parameters<Master['submitJob']>[0] {
-  return { name, type: 'service', instances, command: 'sleep 1000', resources: { cpus: 0.1, mem: '16Mi' } };
-}
-
-async function running(master: Master, job: string, n: number): Promise<void> {
-  await waitFor(() => master.listTasks(job).filter((t) => t.state === 'running').length === n, `${n} running tasks of ${job}`);
-}
-
-/** Waits until the bus is quiet for a moment and the client has everything up to its last seq. */
-async function caughtUp(master: Master, last: () => number, what: string): Promise<number> {
-  return waitFor(async () => {
-    const seq = master.events.lastSeq;
-    await new Promise((r) => setTimeout(r, 30));
-    return seq === master.events.lastSeq && last() === seq ? seq : false;
-  }, what);
 }
 
 describe('GET /v1/events', () => {
