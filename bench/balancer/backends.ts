@@ -10,7 +10,7 @@ import { type Upstream, backendConfig, writeNginx } from './nginx.js';
 import type { ManagedProcess, Supervisor } from './processes.js';
 import { REPO_ROOT, nodeModuleArgs } from './programs.js';
 
-export const BACKEND_COUNT = 4;
+const BACKEND_COUNT = 4;
 const START_TIMEOUT_MS = 30_000;
 
 export interface Backends {

@@ -33,12 +33,12 @@ export async function borealisSupport(sup: Supervisor, cli: readonly string[] = 
   return { missing: null, threads: /--threads\b/.test(p.output) };
 }
 
-export function staticList(upstreams: readonly Upstream[]): string {
+function staticList(upstreams: readonly Upstream[]): string {
   return upstreams.map((u) => `${HOST}:${u.port}@${u.weight}`).join(',');
 }
 
 /** What the balancer's start-up log line says it runs on; 'unknown' when it says neither. */
-export function transportFromLog(out: string): string {
+function transportFromLog(out: string): string {
   // The structured field is exact; a free-text line may mention the other transport ("uWebSockets.js did not load").
   const field = /transport=(uWebSockets\.js|node:http)/.exec(out);
   if (field) return field[1]!;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { HOST } from './net.js';
 
 /** Body every backend answers with: small and fixed, so the proxy's work dominates. */
-export const BACKEND_BODY = 'hello from a backend\n';
+const BACKEND_BODY = 'hello from a backend\n';
 
 export interface Upstream {
   port: number;

@@ -26,7 +26,7 @@ const SLOW_MS = 20;
 const SLOW_MAX_SHARE_PCT = 10;
 const WEIGHT_TOLERANCE_PTS = 3;
 
-export const QUALITY_CASES: readonly QualityCase[] = [
+const QUALITY_CASES: readonly QualityCase[] = [
   {
     name: 'slow-backend',
     delaysMs: [0, 0, 0, SLOW_MS],

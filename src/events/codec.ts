@@ -39,7 +39,7 @@ const TAG_STATE = (7 << 3) | 0;
 const TAG_DATA = (8 << 3) | 2;
 
 /** Bytes of a varint of `v` (v < 2^53). */
-export function varintBytes(v: number): number {
+function varintBytes(v: number): number {
   let n = 1;
   while (v >= 128) {
     v = Math.floor(v / 128);
@@ -52,7 +52,7 @@ export function varintBytes(v: number): number {
  * Writes `v` (an integer in 0..2^53) as a varint at `pos`; returns the position after it. Works on two 32-bit
  * halves with integer operations: a timestamp in ms (41 bits) would otherwise cost six float divisions.
  */
-export function writeVarint(b: Uint8Array, pos: number, v: number): number {
+function writeVarint(b: Uint8Array, pos: number, v: number): number {
   let lo = v >>> 0;
   let hi = (v - lo) / 4294967296;
   while (hi > 0) {

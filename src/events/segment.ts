@@ -2,7 +2,7 @@
  * One ~INDEX_STRIDE_BYTES apart: a reader resuming at any seq reads and skips at most that many bytes of a segment
  * instead of scanning it from the start, and a 16 MiB segment costs ~256 entries (4 KiB) of memory.
  */
-export const INDEX_STRIDE_BYTES = 64 * 1024;
+const INDEX_STRIDE_BYTES = 64 * 1024;
 
 /**
  * Where records start in a segment, sparsely: (seq, offset) pairs in increasing order, always including the
