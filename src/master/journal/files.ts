@@ -42,15 +42,15 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** A damaged or inconsistent journal: BRL_ERR_INTERNAL naming the file and byte offset. */
-export function corruptionError(file: string, offset: number, detail: string): BorealisError {
-  return new BorealisError(ErrorCodes.INTERNAL, `journal corrupt: ${basename(file)} at offset ${offset}: ${detail}`);
+/** A damaged or inconsistent journal (or event log: `subject`): BRL_ERR_INTERNAL naming the file and byte offset. */
+export function corruptionError(file: string, offset: number, detail: string, subject = 'journal'): BorealisError {
+  return new BorealisError(ErrorCodes.INTERNAL, `${subject} corrupt: ${basename(file)} at offset ${offset}: ${detail}`);
 }
 
-/** An I/O failure; `cause` keeps the original errno error for logs. */
-export function ioError(what: string, cause: unknown): BorealisError {
+/** An I/O failure of the journal (or `subject`); `cause` keeps the original errno error for logs. */
+export function ioError(what: string, cause: unknown, subject = 'journal'): BorealisError {
   const reason = cause instanceof Error ? cause.message : String(cause);
-  const err = new BorealisError(ErrorCodes.INTERNAL, `journal ${what} failed: ${reason}`);
+  const err = new BorealisError(ErrorCodes.INTERNAL, `${subject} ${what} failed: ${reason}`);
   err.cause = cause;
   return err;
 }

@@ -36,8 +36,14 @@ export function frameBytes(payloadBytes: number): number {
 /** Encodes a frame holding a copy of `payload`. */
 export function encodeFrame(magic: number, seq: number, payload: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
-  buf.set(payload, HEADER_BYTES);
-  return seal(buf, magic, seq, payload.length);
+  writeFrameAt(buf, 0, magic, seq, payload);
+  return buf;
+}
+
+/** Writes a frame holding a copy of `payload` at `off` in `buf` (which must have room); returns the offset after it. */
+export function writeFrameAt(buf: Buffer, off: number, magic: number, seq: number, payload: Uint8Array): number {
+  buf.set(payload, off + HEADER_BYTES);
+  return sealAt(buf, off, magic, seq, payload.length);
 }
 
 /** Encodes a frame whose payload is `text` as UTF-8, without an intermediate copy. */
@@ -45,16 +51,19 @@ export function encodeTextFrame(magic: number, seq: number, text: string): Buffe
   const n = Buffer.byteLength(text, 'utf8');
   const buf = Buffer.allocUnsafe(HEADER_BYTES + n);
   buf.write(text, HEADER_BYTES, 'utf8');
-  return seal(buf, magic, seq, n);
+  sealAt(buf, 0, magic, seq, n);
+  return buf;
 }
 
-function seal(buf: Buffer, magic: number, seq: number, length: number): Buffer {
-  buf.writeUInt32LE(magic, 0);
-  buf.writeUInt32LE(length, 8);
-  buf.writeUInt32LE(seq >>> 0, 12);
-  buf.writeUInt32LE(Math.floor(seq / TWO_32), 16);
-  buf.writeUInt32LE(crc32c(buf.subarray(8)), 4);
-  return buf;
+/** Fills in the header of the frame at `off` whose `length` payload bytes are already in place; returns its end. */
+function sealAt(buf: Buffer, off: number, magic: number, seq: number, length: number): number {
+  const end = off + HEADER_BYTES + length;
+  buf.writeUInt32LE(magic, off);
+  buf.writeUInt32LE(length, off + 8);
+  buf.writeUInt32LE(seq >>> 0, off + 12);
+  buf.writeUInt32LE(Math.floor(seq / TWO_32), off + 16);
+  buf.writeUInt32LE(crc32c(buf.subarray(off + 8, end)), off + 4);
+  return end;
 }
 
 /** Decodes the frame at `off`. `payload` is a view into `buf`, not a copy. */
