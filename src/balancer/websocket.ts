@@ -8,7 +8,7 @@
 import type { Duplex } from 'node:stream';
 import type { Downstream, DownstreamSink } from './downstream.js';
 import type { Endpoint } from './endpoints.js';
-import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
+import { type RequestFacts, checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import type { DispatchOptions, RequestControl, UpstreamHandler } from './http1/contract.js';
 import { ClientAbortError, type Proxy, sendError } from './proxy.js';
 
@@ -24,35 +24,53 @@ export interface UpgradeDownstream extends Downstream {
 /** Takes one upgrade request to its end (a spliced connection, or a response). Never throws. */
 export function proxyUpgrade(proxy: Proxy, down: UpgradeDownstream): void {
   const x = new UpgradeExchange(proxy, down);
-  const refusal = checkRequest(down.method, down.target, down.rawHeaders, proxy.limits, x);
+  const ep = admitUpgrade(proxy, down, x, (status, kind, reason) => sendError(down, status, kind, reason));
+  if (ep !== null) x.start(ep, upgradeProtocol(down.rawHeaders)!);
+}
+
+/**
+ * What every upgrade goes through before an endpoint sees it (here and in the uWS bridge, ws-bridge.ts): the
+ * request checks, GET without a body with an Upgrade header, routing, and the pick. Returns the endpoint, or
+ * null after `refuse` was given the answer (and the refusal was counted).
+ */
+export function admitUpgrade(
+  proxy: Proxy,
+  down: Downstream,
+  facts: RequestFacts,
+  refuse: (status: number, kind: Parameters<typeof sendError>[2], reason: string) => void,
+): Endpoint | null {
+  const refusal = checkRequest(down.method, down.target, down.rawHeaders, proxy.limits, facts);
   if (refusal !== null) {
     proxy.metrics.refused(refusal.kind);
-    sendError(down, refusal.status, refusal.kind, refusal.reason);
-    return;
+    refuse(refusal.status, refusal.kind, refusal.reason);
+    return null;
   }
-  let protocol: string | undefined;
-  for (let i = 0; i < down.rawHeaders.length; i += 2) {
-    if (down.rawHeaders[i].toLowerCase() === 'upgrade') protocol = down.rawHeaders[i + 1];
-  }
-  if (protocol === undefined || protocol.trim() === '' || down.method !== 'GET' || x.hasBody) {
+  if (upgradeProtocol(down.rawHeaders) === undefined || down.method !== 'GET' || facts.hasBody) {
     proxy.metrics.refused('bad_request');
-    sendError(down, 400, 'bad_request', 'an upgrade must be a GET without a body, with an Upgrade header');
-    return;
+    refuse(400, 'bad_request', 'an upgrade must be a GET without a body, with an Upgrade header');
+    return null;
   }
-  const service = proxy.route(x.host, down.target);
+  const service = proxy.route(facts.host, down.target);
   if (service === null) {
     proxy.metrics.refused('no_route');
-    sendError(down, 404, 'no_route', `no service routes ${x.host === undefined ? 'this request' : `host ${x.host}`}`);
-    return;
+    refuse(404, 'no_route', `no service routes ${facts.host === undefined ? 'this request' : `host ${facts.host}`}`);
+    return null;
   }
   service.requests++;
   const ep = proxy.pickEndpoint(service);
   if (ep === null) {
     proxy.countServiceError(service);
-    sendError(down, 503, 'no_endpoint', `service ${service.name} has no endpoint to take this connection`);
-    return;
+    refuse(503, 'no_endpoint', `service ${service.name} has no endpoint to take this connection`);
   }
-  x.start(ep, protocol.trim());
+  return ep;
+}
+
+/** The request's Upgrade header, trimmed; undefined when absent or blank. */
+function upgradeProtocol(raw: readonly string[]): string | undefined {
+  let protocol: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'upgrade') protocol = raw[i + 1];
+  const p = protocol?.trim();
+  return p === undefined || p === '' ? undefined : p;
 }
 
 class UpgradeExchange implements DownstreamSink, UpstreamHandler, DispatchOptions {

@@ -22,9 +22,10 @@ import type { DownstreamSink } from './downstream.js';
 import type { Endpoint } from './endpoints.js';
 import type { UwsFront } from './front-uws.js';
 import { UwsDownstream, readHead } from './front-uws.js';
-import { checkRequest, forwardHeaders, responseHeaders } from './headers.js';
+import { forwardHeaders, responseHeaders } from './headers.js';
 import { type Proxy, sendError } from './proxy.js';
 import { UpstreamCode, UpstreamError } from './http1/errors.js';
+import { admitUpgrade } from './websocket.js';
 import type { UwsBehavior } from '../transport/uws-api.js';
 import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
 
@@ -143,39 +144,15 @@ class Bridge implements DownstreamSink {
     this.#context = context;
   }
 
-  /** The same checks, routing and pick as websocket.ts' proxyUpgrade. */
+  /** The same admission as websocket.ts' proxyUpgrade, then the endpoint's handshake. */
   start(): void {
-    const proxy = this.#proxy;
     const down = this.#down;
-    const refusal = checkRequest(down.method, down.target, down.rawHeaders, proxy.limits, this.#facts);
-    if (refusal !== null) {
-      proxy.metrics.refused(refusal.kind);
-      this.#refuse(refusal.status, refusal.kind, refusal.reason);
-      return;
-    }
-    if (down.method !== 'GET' || this.#facts.hasBody) {
-      proxy.metrics.refused('bad_request');
-      this.#refuse(400, 'bad_request', 'an upgrade must be a GET without a body, with an Upgrade header');
-      return;
-    }
     if (this.#bridges.closing) {
       this.#refuse(503, 'no_endpoint', 'the balancer is shutting down');
       return;
     }
-    const service = proxy.route(this.#facts.host, down.target);
-    if (service === null) {
-      proxy.metrics.refused('no_route');
-      const host = this.#facts.host;
-      this.#refuse(404, 'no_route', `no service routes ${host === undefined ? 'this request' : `host ${host}`}`);
-      return;
-    }
-    service.requests++;
-    const ep = proxy.pickEndpoint(service);
-    if (ep === null) {
-      proxy.countServiceError(service);
-      this.#refuse(503, 'no_endpoint', `service ${service.name} has no endpoint to take this connection`);
-      return;
-    }
+    const ep = admitUpgrade(this.#proxy, down, this.#facts, (status, kind, reason) => this.#refuse(status, kind, reason));
+    if (ep === null) return;
     down.attach(this);
     this.#protocols = offeredProtocols(down.rawHeaders);
     this.#bridges.live.add(this);
