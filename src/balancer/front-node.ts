@@ -13,6 +13,7 @@
 import { type IncomingMessage, STATUS_CODES, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { EndOfTurn } from './end-of-turn.js';
 import type { Downstream, DownstreamSink, FrontEnd } from './downstream.js';
 import type { Proxy } from './proxy.js';
 import type { RefusalKind } from './types.js';
@@ -55,18 +56,10 @@ function onResClose(this: Tagged<ServerResponse>): void {
 }
 
 /**
- * Client sockets with a response started in this event-loop turn, corked until the turn has handled all its I/O
- * (one setImmediate for all of them): a small response's head and body leave in one write, back to back with the
- * turn's other responses, so clients woken by the first find the rest there (fewer cross-core wake-ups; the
- * upstream pool batches its request heads the same way).
+ * Client sockets with a response started in this turn stay corked until its end (end-of-turn.ts): a small
+ * response's head and body leave in one write, back to back with the turn's other responses.
  */
-const corked: Socket[] = [];
-let uncorkQueued = false;
-function uncorkAll(): void {
-  uncorkQueued = false;
-  for (let i = 0; i < corked.length; i++) corked[i].uncork();
-  corked.length = 0;
-}
+const corked = new EndOfTurn<Socket>((socket) => socket.uncork());
 
 class NodeDownstream implements Downstream {
   readonly method: string;
@@ -120,11 +113,7 @@ class NodeDownstream implements Downstream {
     const socket = res.socket;
     if (socket !== null && !socket.destroyed) {
       socket.cork();
-      corked.push(socket);
-      if (!uncorkQueued) {
-        uncorkQueued = true;
-        setImmediate(uncorkAll);
-      }
+      corked.add(socket);
     }
     res.writeHead(status, headers as string[]);
   }

@@ -23,6 +23,7 @@
  * heads are cut by uWS' fixed 10 s timeout (node's are options).
  */
 import { STATUS_CODES } from 'node:http';
+import { EndOfTurn } from './end-of-turn.js';
 import type { Downstream, DownstreamSink, FrontEnd } from './downstream.js';
 import type { Proxy } from './proxy.js';
 import { LIBUS_LISTEN_DEFAULT, type UwsContext, type UwsListenSocket, type UwsRequest, type UwsSharedApp, type UwsSharedModule, type UwsStreamingResponse } from './uws-types.js';
@@ -136,18 +137,10 @@ function corked(): void {
   corkResult = corkTarget!.run(corkOp, corkChunk);
 }
 
-// Heads are written lazily, once the event-loop turn has handled all its I/O (one setImmediate for all of them): a
-// small response's head, body and end usually arrive in one upstream read, wait, and go out in one cork with
-// tryEnd(), together with the other responses of the turn, back to back (the same batching as the upstream pool's
-// request heads, and for the same reason: fewer cross-core wake-ups of the clients). A body that comes later, or
-// does not fit in one chunk, is written as it comes (after the head).
-const unflushed: UwsDownstream[] = [];
-let flushQueued = false;
-function flushHeads(): void {
-  flushQueued = false;
-  for (let i = 0; i < unflushed.length; i++) unflushed[i].flushHead();
-  unflushed.length = 0;
-}
+// Heads are written lazily, at the end of the turn (end-of-turn.ts): a small response's head, body and end usually
+// arrive in one upstream read, wait, and go out in one cork with tryEnd(), back to back with the turn's other
+// responses. A body that comes later, or does not fit in one chunk, is written as it comes (after the head).
+const unflushed = new EndOfTurn<UwsDownstream>((down) => down.flushHead());
 
 /** One client request on uWS, as the proxy's Downstream. */
 export class UwsDownstream implements Downstream {
@@ -287,11 +280,7 @@ export class UwsDownstream implements Downstream {
       this.#mode = M_LENGTH;
       this.#total = length;
     } else this.#mode = M_CHUNKED;
-    unflushed.push(this);
-    if (!flushQueued) {
-      flushQueued = true;
-      setImmediate(flushHeads);
-    }
+    unflushed.add(this);
   }
 
   write(chunk: Uint8Array): boolean {

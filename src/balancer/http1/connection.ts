@@ -16,26 +16,15 @@ import type { BodySink, BodySource, DispatchOptions, RequestControl, UpstreamHan
 import { UpstreamCode, UpstreamError } from './errors.js';
 import { BodyFraming, CHUNK_END, LAST_CHUNK, chunkHeader, requestHead } from './request-head.js';
 import { ParseState, ResponseParser, type ResponseSink } from './response-parser.js';
+import { EndOfTurn } from '../end-of-turn.js';
 
 /** Node's own read size for sockets (libuv suggests 64 KiB): one read takes whatever the kernel has. */
 const READ_BUFFER_BYTES = 64 * 1024;
 /** Every pooled socket of this thread reads here; see the file comment for why that is safe. */
 const READ_BUFFER = Buffer.allocUnsafe(READ_BUFFER_BYTES);
 
-/**
- * Request heads without a body are written together once this event-loop turn has handled all its I/O (one
- * setImmediate for all of them), not each as its request is handled: an endpoint woken by the first write then
- * usually finds the others already there, rather than going back to sleep between them, and the cross-core
- * wake-ups (the largest kernel cost of a write on a busy machine) drop. It delays a request by the rest of the
- * turn only, as HAProxy's own send-at-the-end-of-the-loop does.
- */
-const unsent: Connection[] = [];
-let flushScheduled = false;
-function flushUnsent(): void {
-  flushScheduled = false;
-  for (let i = 0; i < unsent.length; i++) unsent[i].flushHead();
-  unsent.length = 0;
-}
+/** Request heads without a body are written together at the end of the turn (end-of-turn.ts). */
+const unsent = new EndOfTurn<Connection>((c) => c.flushHead());
 
 /** An endpoint's Keep-Alive: timeout=N is trusted minus this margin (undici's keepAliveTimeoutThreshold). */
 const KEEP_ALIVE_HINT_MARGIN_MS = 1_000;
@@ -183,11 +172,7 @@ export class Connection implements RequestControl, BodySink, ResponseSink {
       this.#bodyDone = true;
       this.phase = Phase.AWAIT_HEAD;
       this.#unsent = head;
-      unsent.push(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flushUnsent);
-      }
+      unsent.add(this);
       return;
     }
     // One write for the head and whatever body the source has at hand.
