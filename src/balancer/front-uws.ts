@@ -165,9 +165,8 @@ export class UwsDownstream implements Downstream {
   #total = 0;
   /** Body bytes uWS accepted (M_LENGTH). */
   #written = 0;
-  /** The part of a chunk uWS did not take (M_LENGTH), and the body offset it starts at. */
+  /** The part of a chunk uWS did not take (M_LENGTH); it starts at body offset #written. */
   #pending: Uint8Array | null = null;
-  #pendingAt = 0;
   #endAfterPending = false;
   #waitingDrain = false;
   #onWritableSet = false;
@@ -454,7 +453,6 @@ export class UwsDownstream implements Downstream {
     } else {
       const accepted = this.#res.getWriteOffset();
       this.#pending = chunk.subarray(accepted - this.#written);
-      this.#pendingAt = accepted;
       this.#written = accepted;
       this.#watchWritable();
     }
@@ -472,13 +470,14 @@ export class UwsDownstream implements Downstream {
     if (!this.open) return true;
     const p = this.#pending;
     if (p !== null) {
-      const rest = p.subarray(offset - this.#pendingAt);
+      // #written is where the pending bytes start (nothing is counted written while they wait).
+      const rest = p.subarray(offset - this.#written);
       const base = offset;
       const [ok, done] = this.#res.tryEnd(rest, this.#total);
       if (!ok) {
         const accepted = this.#res.getWriteOffset();
         this.#pending = rest.subarray(accepted - base);
-        this.#pendingAt = this.#written = accepted;
+        this.#written = accepted;
         return false;
       }
       this.#pending = null;
