@@ -163,7 +163,6 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
   path = '';
   headers: string[] = [];
   body: RequestBody | null = null;
-  #bodyEnded = false;
   #attempts = 0;
   #connected = false;
   #clientGone = false;
@@ -236,7 +235,7 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
   onComplete(): void {
     this.#upstream = null;
     // The endpoint answered before taking the whole body: the rest of it stays unread on the client's connection.
-    if (this.hasBody && !this.#bodyEnded) this.#down.closeAfterResponse();
+    if (this.body !== null && !this.body.ended) this.#down.closeAfterResponse();
     this.#down.end();
     this.#finish();
   }
@@ -283,7 +282,6 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
   }
 
   onBodyEnd(): void {
-    this.#bodyEnded = true;
     this.body?.finish();
   }
 
@@ -302,7 +300,7 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
 
   /** An error response (or, if the status already went out, a cut connection). */
   #fail(status: number, kind: ErrorKind, reason: string): void {
-    if (this.hasBody && !this.#bodyEnded) this.#down.closeAfterResponse();
+    if (this.body !== null && !this.body.ended) this.#down.closeAfterResponse();
     sendError(this.#down, status, kind, reason);
     this.#finish();
   }
