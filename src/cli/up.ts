@@ -34,8 +34,12 @@ const PROFILES = [
   { resources: 'cpus=4,mem=4Gi,disk=20Gi,gpus=0', zone: 'b' },
   { resources: 'cpus=8,mem=8Gi,disk=40Gi,gpus=0', zone: 'c' },
 ];
-const FIRST_PORT = 31000;
-const PORTS_PER_AGENT = 1000;
+/**
+ * 400 ports an agent from 20000: even 30 agents stay below 32768, where Linux's ephemeral range starts, so a
+ * port handed to a task is not one the kernel gives out for outgoing connections or listen(0) meanwhile.
+ */
+const FIRST_PORT = 20_000;
+const PORTS_PER_AGENT = 400;
 /** Agents given this long to kill their tasks (their grace periods) before they are killed themselves. */
 const AGENT_STOP_MS = 15_000;
 /** How long `up` waits for agents and for the demo's instances before printing what it has. */

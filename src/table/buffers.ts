@@ -15,6 +15,8 @@ export interface TableBuffers {
   portBase: SharedArrayBuffer;
   portSpan: SharedArrayBuffer;
   portsFree: SharedArrayBuffer;
+  /** Offset (from portBase) where the next port search starts: see takePorts in commit.ts. */
+  portCursor: SharedArrayBuffer;
   portBits: SharedArrayBuffer;
   attrs: SharedArrayBuffer;
   summary: SharedArrayBuffer;
@@ -43,6 +45,7 @@ export function allocateBuffers(limits: TableLimits): TableBuffers {
     portBase: growable(4, max),
     portSpan: growable(4, max),
     portsFree: growable(4, max),
+    portCursor: growable(4, max),
     portBits: growable(4 * portWordsFor(limits.maxPortSpan), max),
     attrs: growable(4 * limits.maxAttrKeys, max),
     summary: growable(4 * Summary.STRIDE, maxShards),
@@ -65,6 +68,7 @@ export function growBuffers(b: TableBuffers, rows: number): void {
   g(b.portBase, 4, rows);
   g(b.portSpan, 4, rows);
   g(b.portsFree, 4, rows);
+  g(b.portCursor, 4, rows);
   g(b.portBits, 4 * portWordsFor(b.limits.maxPortSpan), rows);
   g(b.attrs, 4 * b.limits.maxAttrKeys, rows);
   g(b.summary, 4 * Summary.STRIDE, shards);
@@ -74,7 +78,7 @@ export function growBuffers(b: TableBuffers, rows: number): void {
 export function committedBytes(b: TableBuffers): number {
   let n = b.header.byteLength + b.version.byteLength + b.state.byteLength;
   for (let d = 0; d < DIMS; d++) n += b.cap[d]!.byteLength + b.used[d]!.byteLength;
-  n += b.portBase.byteLength + b.portSpan.byteLength + b.portsFree.byteLength + b.portBits.byteLength;
+  n += b.portBase.byteLength + b.portSpan.byteLength + b.portsFree.byteLength + b.portCursor.byteLength + b.portBits.byteLength;
   n += b.attrs.byteLength + b.summary.byteLength;
   return n;
 }

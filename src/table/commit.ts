@@ -137,23 +137,41 @@ export function chargeRow(
   return marked;
 }
 
-/** Marks the lowest free ports of a row as used and writes their numbers out. Caller holds the row. */
+/**
+ * Marks n free ports of a row as used and writes their numbers out, next-fit: the search starts just past the
+ * last port handed out and wraps. Lowest-first would hand a restarted task the port its previous attempt just
+ * freed (still in TIME_WAIT, or held by a process that outlived its task) and, when something outside the
+ * cluster listens on a port of the range, hand that same port to every retry. Caller holds the row.
+ */
 function takePorts(v: TableView, row: number, n: number, out: Int32Array, at: number): void {
   const base = row * v.portWords;
   const bits = v.portBits;
   const portBase = v.portBase[row]!;
+  const span = v.portSpan[row]!;
+  const words = (span + 31) >>> 5;
+  let start = v.portCursor[row]!;
+  if (start >= span || start < 0) start = 0;
+  const w0 = start >>> 5;
   let taken = 0;
-  for (let w = 0; w < v.portWords && taken < n; w++) {
+  let last = start - 1;
+  // words + 1 visits: the first word's ports below the cursor come last, on the wrap.
+  for (let step = 0; step <= words && taken < n; step++) {
+    const w = (w0 + step) % words;
     let word = bits[base + w]!;
-    while (word !== 0xffffffff && taken < n) {
-      // Lowest zero bit: ~word & (word + 1) isolates it.
-      const free = ~word & (word + 1);
+    // On the first visit the ports below the cursor count as used (bits past the span are always set).
+    let scan = step === 0 ? (word | ((1 << (start & 31)) - 1)) >>> 0 : word;
+    while (scan !== 0xffffffff && taken < n) {
+      // Lowest zero bit: ~scan & (scan + 1) isolates it.
+      const free = ~scan & (scan + 1);
       const bit = 31 - Math.clz32(free);
+      scan = (scan | free) >>> 0;
       word = (word | free) >>> 0;
-      out[at + taken++] = portBase + w * 32 + bit;
+      last = w * 32 + bit;
+      out[at + taken++] = portBase + last;
     }
     bits[base + w] = word;
   }
+  v.portCursor[row] = last + 1 >= span ? 0 : last + 1;
   v.portsFree[row] = v.portsFree[row]! - n;
 }
 

@@ -183,6 +183,7 @@ export class NodeTable {
     const v = this.view;
     const w0 = row * v.portWords;
     v.portBits.fill(0xffffffff, w0, w0 + v.portWords);
+    v.portCursor[row] = 0;
     if (ranges.length === 0) {
       v.portBase[row] = 0;
       v.portSpan[row] = 0;

@@ -14,8 +14,11 @@ import { apiFixture, waitFor } from '../api/helpers.js';
 const fx = apiFixture();
 const ROOT = join(import.meta.dirname, '..', '..');
 const MASTER_OPTS = { heartbeatTimeoutMs: 1_500, heartbeatIntervalMs: 300, restartBackoffMs: 100, reconcileGraceMs: 10_000 };
-/** Away from `borealis up`'s 31000-33999 so a developer's running cluster does not collide with the test. */
-const PORT_BASE = 45_000;
+/**
+ * Below Linux's ephemeral range (32768-60999), where other tests' listen(0) sockets land, and away from `borealis
+ * up`'s 20000-31999 so a developer's running cluster does not collide with the test.
+ */
+const PORT_BASE = 17_000;
 
 interface AgentProc {
   id: string;

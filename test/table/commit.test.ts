@@ -137,7 +137,7 @@ describe('tryCommit', () => {
 });
 
 describe('ports', () => {
-  it('takes the lowest free ports, each once, written at the given offset', () => {
+  it('takes free ports in order from the start of the range, each once, written at the given offset', () => {
     const { v, row } = oneNode();
     const out = new Int32Array(8).fill(-1);
     expect(tryCommit(v, row, ver(v, row), 1, 0, 0, 0, 3, out, 2)).toBe(CommitResult.OK);
@@ -166,16 +166,41 @@ describe('ports', () => {
     expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 1, new Int32Array(1), 0)).toBe(CommitResult.NO_FIT);
   });
 
-  it('gives released ports back, lowest first', () => {
+  it('does not hand a released port straight back: the search goes on past the last port taken, then wraps', () => {
     const { t, v, row } = oneNode();
-    const out = new Int32Array(10);
-    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 10, out, 0)).toBe(CommitResult.OK);
-    expect(t.snapshot('n').used.ports).toBe(10);
+    const out = new Int32Array(4);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 4, out, 0)).toBe(CommitResult.OK);
+    expect([...out]).toEqual([31000, 31001, 31002, 31003]);
+    // A restarted task gives 31001 back and asks again: it gets a fresh port, not the one it just left.
+    releaseRow(v, row, 0, 0, 0, 0, [31001]);
+    const one = new Int32Array(1);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 1, one, 0)).toBe(CommitResult.OK);
+    expect([...one]).toEqual([31004]);
+    // Take the rest of the range (31005-31009); the next search wraps to the start and finds 31001.
+    const rest = new Int32Array(5);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 5, rest, 0)).toBe(CommitResult.OK);
+    expect([...rest]).toEqual([31005, 31006, 31007, 31008, 31009]);
     releaseRow(v, row, 0, 0, 0, 0, [31007, 31002]);
-    expect(v.portsFree[row]).toBe(2);
-    const again = new Int32Array(2);
+    const again = new Int32Array(3);
     expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 2, again, 0)).toBe(CommitResult.OK);
-    expect([...again]).toEqual([31002, 31007]);
+    expect([...again.subarray(0, 2)]).toEqual([31001, 31002]);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 1, again, 2)).toBe(CommitResult.OK);
+    expect(again[2]).toBe(31007);
+    expect(t.snapshot('n').used.ports).toBe(10);
+    expect(v.portsFree[row]).toBe(0);
+  });
+
+  it('wraps within one request: ports after the cursor first, then those before it, across word boundaries', () => {
+    const { v, row } = oneNode({ ports: '2000-2069' });
+    const first = new Int32Array(40);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 40, first, 0)).toBe(CommitResult.OK);
+    expect(first[39]).toBe(2039);
+    releaseRow(v, row, 0, 0, 0, 0, [2003, 2031, 2032, 2035]);
+    const out = new Int32Array(34);
+    expect(tryCommit(v, row, ver(v, row), 0, 0, 0, 0, 34, out, 0)).toBe(CommitResult.OK);
+    const after = Array.from({ length: 30 }, (_, i) => 2040 + i);
+    expect([...out]).toEqual([...after, 2003, 2031, 2032, 2035]);
+    expect(v.portsFree[row]).toBe(0);
   });
 
   it('ignores a port released twice and a port the node does not offer', () => {
