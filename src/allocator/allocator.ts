@@ -182,6 +182,10 @@ interface PlaceCall {
   resolve: (r: PlaceResult) => void;
 }
 
+/** What a task group's queue item carries as its call: groups resolve through their GroupState. */
+const NO_CALL: PlaceCall = { remaining: 0, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
+
+
 interface Held {
   row: number;
   nodeId: string;
@@ -438,108 +442,104 @@ export class Allocator {
     // duplicate) and taken out again if anything in the batch is refused.
     const added: string[] = [];
     let duplicate: string | null = null;
-    const policyDefault = policyFromName(this.opts.policy);
-    // Field paths are built only when something is wrong: this loop runs once per task.
-    const at = (i: number, field: string): string => (field === '' ? `tasks[${i}]` : `tasks[${i}].${field}`);
-    const under = (i: number, err: BorealisError, field: string): FieldProblem[] =>
-      err.problems.length > 0
-        ? err.problems.map((p) => ({ path: `tasks[${i}].${p.path}`, message: p.message }))
-        : [{ path: at(i, field), message: err.message }];
     for (let i = 0; i < tasks.length; i++) {
       const t = tasks[i]!;
       if (t === null || typeof t !== 'object') {
-        problems.push({ path: at(i, ''), message: 'must be an object' });
+        problems.push({ path: `tasks[${i}]`, message: 'must be an object' });
         continue;
       }
       if (typeof t.id !== 'string' || t.id === '') {
-        problems.push({ path: at(i, 'id'), message: 'must be a non-empty string' });
+        problems.push({ path: `tasks[${i}].id`, message: 'must be a non-empty string' });
         continue;
       }
       if (this.tasks.has(t.id)) {
         duplicate ??= t.id;
-        problems.push({ path: at(i, 'id'), message: `duplicate task id ${JSON.stringify(t.id)}` });
+        problems.push({ path: `tasks[${i}].id`, message: `duplicate task id ${JSON.stringify(t.id)}` });
       }
       for (const k in t) {
-        if (!TASK_FIELDS.has(k)) problems.push({ path: at(i, k), message: 'unknown field' });
+        if (!TASK_FIELDS.has(k)) problems.push({ path: `tasks[${i}].${k}`, message: 'unknown field' });
       }
-      if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
-        problems.push({ path: at(i, 'priority'), message: 'must be an integer' });
-      }
-      if (t.role !== undefined && (typeof t.role !== 'string' || t.role === '')) {
-        problems.push({ path: at(i, 'role'), message: 'must be a non-empty string' });
-      }
-      if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
-        problems.push({ path: at(i, 'job'), message: 'must be a non-empty string' });
-      }
-      let policy: number = policyDefault;
-      if (t.policy !== undefined) {
-        policy = policyFromName(t.policy);
-        if (policy < 0) problems.push({ path: at(i, 'policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
-      }
-      let r;
-      let cset: CompiledConstraints | null = null;
-      try {
-        r = parseRequest(t.resources, 'resources');
-      } catch (err) {
-        if (!isBorealisError(err)) throw err;
-        problems.push(...under(i, err, 'resources'));
-      }
-      try {
-        // Instances of a job share one constraints array: compile it once, not once per task.
-        const memo = t.constraints !== undefined && t.constraints !== null && typeof t.constraints === 'object' ? this.csetMemo.get(t.constraints) : undefined;
-        if (memo !== undefined) cset = memo;
-        else {
-          cset = this.compiler.compile(t.constraints, 'constraints');
-          if (cset !== null) this.csetMemo.set(t.constraints!, cset);
-        }
-      } catch (err) {
-        if (!isBorealisError(err)) throw err;
-        problems.push(...under(i, err, 'constraints'));
-      }
-      if (cset?.jobScoped && t.job === undefined) {
-        problems.push({ path: at(i, 'job'), message: 'is required with limit or distinct_hosts constraints' });
-      }
-      if (r === undefined || problems.length > 0) continue;
-      const role = t.role ?? 'default';
-      out.push({
-        id: t.id,
-        jobKey: t.job ?? '',
-        role,
-        priority: t.priority ?? 0,
-        dominant: 0,
-        cpu: r.cpus,
-        mem: r.mem,
-        disk: r.disk,
-        gpu: r.gpus,
-        ports: r.ports,
-        policy,
-        cset,
-        call,
-        units: 1,
-        group: null,
-        start: 0,
-      });
+      const pending = this.checkShape(t, i, problems, t.id, call, null);
+      if (pending === null || problems.length > 0) continue;
+      out.push(pending);
       this.tasks.set(t.id, null);
       added.push(t.id);
     }
     if (problems.length > 0) {
       for (const id of added) this.tasks.delete(id);
       if (duplicate !== null && problems.length === 1) throw new DuplicateTaskError(duplicate);
-      throw new BorealisError(
-        problems.some((p) => p.path.includes('.constraints')) && problems.every((p) => p.path.includes('.constraints'))
-          ? 'BRL_ERR_BAD_CONSTRAINT'
-          : problems.every((p) => p.path.includes('.resources'))
-            ? 'BRL_ERR_BAD_RESOURCES'
-            : 'BRL_ERR_INVALID_ARGUMENT',
-        `invalid tasks: ${problems
-          .slice(0, 10)
-          .map((p) => `${p.path}: ${p.message}`)
-          .join('; ')}${problems.length > 10 ? ` (+${problems.length - 10} more)` : ''}`,
-        problems,
-      );
+      throw invalidShapes('invalid tasks', problems);
     }
-    for (const t of out) t.dominant = this.dominantOf(t.cpu, t.mem, t.disk, t.gpu);
     return out;
+  }
+
+  /**
+   * Checks everything of a task but its id (a task group's shape, or one task's): problems go to `problems`,
+   * under `tasks[i].` when `i` >= 0 and at the top level for a group. Returns its queue item, or null.
+   * Field paths are built only when something is wrong: this runs once per task.
+   */
+  private checkShape(t: TaskShapeRequest, i: number, problems: FieldProblem[], id: string, call: PlaceCall, group: GroupState | null): PendingTask | null {
+    const before = problems.length;
+    const path = (field: string): string => (i < 0 ? field : `tasks[${i}].${field}`);
+    if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
+      problems.push({ path: path('priority'), message: 'must be an integer' });
+    }
+    if (t.role !== undefined && (typeof t.role !== 'string' || t.role === '')) {
+      problems.push({ path: path('role'), message: 'must be a non-empty string' });
+    }
+    if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
+      problems.push({ path: path('job'), message: 'must be a non-empty string' });
+    }
+    let policy = policyFromName(this.opts.policy);
+    if (t.policy !== undefined) {
+      policy = policyFromName(t.policy);
+      if (policy < 0) problems.push({ path: path('policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
+    }
+    const under = (err: BorealisError, field: string): FieldProblem[] =>
+      err.problems.length > 0 ? err.problems.map((p) => ({ path: path(p.path), message: p.message })) : [{ path: path(field), message: err.message }];
+    let r;
+    let cset: CompiledConstraints | null = null;
+    try {
+      r = parseRequest(t.resources, 'resources');
+    } catch (err) {
+      if (!isBorealisError(err)) throw err;
+      problems.push(...under(err, 'resources'));
+    }
+    try {
+      // Instances of a job share one constraints array: compile it once, not once per task.
+      const memo = t.constraints !== undefined && t.constraints !== null && typeof t.constraints === 'object' ? this.csetMemo.get(t.constraints) : undefined;
+      if (memo !== undefined) cset = memo;
+      else {
+        cset = this.compiler.compile(t.constraints, 'constraints');
+        if (cset !== null) this.csetMemo.set(t.constraints!, cset);
+      }
+    } catch (err) {
+      if (!isBorealisError(err)) throw err;
+      problems.push(...under(err, 'constraints'));
+    }
+    if (cset?.jobScoped && t.job === undefined) {
+      problems.push({ path: path('job'), message: 'is required with limit or distinct_hosts constraints' });
+    }
+    if (r === undefined || problems.length > before) return null;
+    // One literal, fields in one order, for tasks and groups alike: the queue's hot loops see one shape.
+    return {
+      id,
+      jobKey: t.job ?? '',
+      role: t.role ?? 'default',
+      priority: t.priority ?? 0,
+      dominant: this.dominantOf(r.cpus, r.mem, r.disk, r.gpus),
+      cpu: r.cpus,
+      mem: r.mem,
+      disk: r.disk,
+      gpu: r.gpus,
+      ports: r.ports,
+      policy,
+      cset,
+      call,
+      units: group === null ? 1 : group.count,
+      group,
+      start: 0,
+    };
   }
 
   /**
@@ -560,20 +560,18 @@ export class Allocator {
       for (const k of Object.keys(g)) {
         if (!GROUP_FIELDS.has(k)) throw new InvalidArgumentError(`unknown field ${k}`, [{ path: k, message: 'unknown field' }]);
       }
-      // Validate the shape as one task (same rules, same errors), under an id no task can have.
-      const probe: TaskRequest = { id: '\u0000group-probe', resources: g.resources };
-      for (const k of SHAPE_FIELDS) if (g[k] !== undefined) (probe as unknown as Record<string, unknown>)[k] = g[k];
-      const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
-      const t = this.validate([probe], call)[0]!;
-      this.tasks.delete(probe.id);
+      const problems: FieldProblem[] = [];
+      const t = this.checkShape(g, -1, problems, '', NO_CALL, null);
+      if (t === null) throw invalidShapes('invalid task group', problems);
       const handle = this.nextGroup++;
       let resolve!: (r: GroupResult) => void;
       const promise = new Promise<GroupResult>((r) => {
         resolve = r;
       });
+      const n = g.count;
       const gs: GroupState = {
         handle,
-        count: g.count,
+        count: n,
         role: t.role,
         jobKey: t.jobKey,
         cpu: t.cpu,
@@ -582,17 +580,19 @@ export class Allocator {
         gpu: t.gpu,
         ports: t.ports,
         cset: t.cset,
-        rows: new Int32Array(g.count).fill(-1),
-        portsOut: new Int32Array(g.count * t.ports),
-        state: new Uint8Array(g.count),
+        rows: new Int32Array(n).fill(-1),
+        portsOut: new Int32Array(n * t.ports),
+        state: new Uint8Array(n),
         unplaced: [],
-        remaining: g.count,
+        remaining: n,
         placed: 0,
         started: performance.now(),
         resolve,
       };
       this.groups.set(handle, gs);
-      this.queue.push({ ...t, id: '', units: g.count, group: gs, start: 0 });
+      t.units = n;
+      t.group = gs;
+      this.queue.push(t);
       this.kick();
       return promise;
     } catch (err) {
@@ -655,9 +655,8 @@ export class Allocator {
    */
   adopt(task: TaskRequest, nodeId: string, ports: readonly number[]): void {
     this.assertOpen();
-    const call: PlaceCall = { remaining: 1, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
     const row = this.table.rowOf(nodeId); // before validate(), which enters the id as known
-    const t = this.validate([task], call)[0]!;
+    const t = this.validate([task], NO_CALL)[0]!;
     const mine = chargeRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
     this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
     this.running++;
@@ -1096,9 +1095,45 @@ const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'po
 const TASK_FIELDS = new Set<string>(['id', ...SHAPE_FIELDS]);
 const GROUP_FIELDS = new Set<string>([...SHAPE_FIELDS, 'count']);
 
+/**
+ * The refusal of tasks or a group whose shape is wrong. The code names the field when every problem is in
+ * it (a caller can tell bad resources from a bad constraint); the message lists the first ten problems.
+ */
+function invalidShapes(what: string, problems: FieldProblem[]): BorealisError {
+  const field = (p: FieldProblem): string => p.path.replace(/^tasks\[\d+\]\./, '').split(/[.[]/, 1)[0]!;
+  const code = problems.every((p) => field(p) === 'constraints')
+    ? 'BRL_ERR_BAD_CONSTRAINT'
+    : problems.every((p) => field(p) === 'resources')
+      ? 'BRL_ERR_BAD_RESOURCES'
+      : 'BRL_ERR_INVALID_ARGUMENT';
+  const listed = problems
+    .slice(0, 10)
+    .map((p) => `${p.path}: ${p.message}`)
+    .join('; ');
+  return new BorealisError(code, `${what}: ${listed}${problems.length > 10 ? ` (+${problems.length - 10} more)` : ''}`, problems);
+}
+
 /** Cuts the first n instances off a group slice (the queue's split, and the round's share-out). */
 function splitSlice(t: PendingTask, n: number): PendingTask {
-  const part: PendingTask = { ...t, units: n };
+  // Field by field in checkShape's order, not a spread: a clone keeps every queue item on one hidden class.
+  const part: PendingTask = {
+    id: t.id,
+    jobKey: t.jobKey,
+    role: t.role,
+    priority: t.priority,
+    dominant: t.dominant,
+    cpu: t.cpu,
+    mem: t.mem,
+    disk: t.disk,
+    gpu: t.gpu,
+    ports: t.ports,
+    policy: t.policy,
+    cset: t.cset,
+    call: t.call,
+    units: n,
+    group: t.group,
+    start: t.start,
+  };
   t.start += n;
   t.units -= n;
   return part;

@@ -290,8 +290,25 @@ describe('Allocator.placeGroup', () => {
   it('refuses an invalid group and queues nothing', async () => {
     const a = await make({ nodes: nodes(2), workers: 1 });
     await expect(a.placeGroup({ count: 0, resources: { cpus: 1 } })).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
-    await expect(a.placeGroup({ count: 3, resources: { cpus: -1 } })).rejects.toMatchObject({ code: 'BRL_ERR_BAD_RESOURCES' });
+    // A group's problems are named by its own fields, not as some task's.
+    await expect(a.placeGroup({ count: 3, resources: { cpus: -1 } })).rejects.toMatchObject({
+      code: 'BRL_ERR_BAD_RESOURCES',
+      problems: [{ path: 'resources.cpus' }],
+    });
+    await expect(a.placeGroup({ count: 3, resources: { cpus: 1 }, constraints: [{ attribute: 'zone', operator: 'contains', value: 'a' }] } as never)).rejects.toMatchObject({
+      code: 'BRL_ERR_BAD_CONSTRAINT',
+      problems: [{ path: expect.stringMatching(/^constraints\[0\]/) }],
+    });
+    await expect(a.placeGroup({ count: 3, resources: { cpus: 1 }, role: '', priority: 0.5 })).rejects.toMatchObject({
+      code: 'BRL_ERR_INVALID_ARGUMENT',
+      problems: [{ path: 'priority' }, { path: 'role' }],
+    });
     await expect(a.placeGroup({ count: 3, resources: { cpus: 1 }, colour: 'red' } as never)).rejects.toMatchObject({ code: 'BRL_ERR_INVALID_ARGUMENT' });
+    // The same shapes as tasks are refused under the task's index.
+    await expect(a.place([{ id: 'ok', resources: { cpus: 1 } }, { id: 'bad', resources: { cpus: -1 } }])).rejects.toMatchObject({
+      code: 'BRL_ERR_BAD_RESOURCES',
+      problems: [{ path: 'tasks[1].resources.cpus' }],
+    });
     expect(a.stats()).toMatchObject({ pending: 0, running: 0 });
   });
 
