@@ -29,6 +29,7 @@ export const ErrorCodes = {
   PROTOCOL: 'BRL_ERR_PROTOCOL',
   UNAVAILABLE: 'BRL_ERR_UNAVAILABLE',
   CLOSED: 'BRL_ERR_CLOSED',
+  DATA_DIR_LOCKED: 'BRL_ERR_DATA_DIR_LOCKED',
   INTERNAL: 'BRL_ERR_INTERNAL',
 } as const;
 
@@ -61,6 +62,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   BRL_ERR_PROTOCOL: 400,
   BRL_ERR_UNAVAILABLE: 503,
   BRL_ERR_CLOSED: 503,
+  BRL_ERR_DATA_DIR_LOCKED: 409,
   BRL_ERR_INTERNAL: 500,
 };
 
@@ -180,6 +182,20 @@ export class DuplicateJobError extends BorealisError {
 export class JobNotActiveError extends BorealisError {
   constructor(name: string, state: string) {
     super(ErrorCodes.JOB_NOT_ACTIVE, `job ${JSON.stringify(name)} is ${state}, not running`);
+  }
+}
+
+/** Another live master holds the data directory (its journal and event log take one writer). */
+export class DataDirLockedError extends BorealisError {
+  readonly holderPid: number | null;
+
+  constructor(dataDir: string, holderPid: number | null) {
+    super(
+      ErrorCodes.DATA_DIR_LOCKED,
+      `data directory ${dataDir} is in use by ${holderPid === null ? 'another master' : `another master (pid ${holderPid})`}: ` +
+        'stop it, or give this one its own --data-dir',
+    );
+    this.holderPid = holderPid;
   }
 }
 

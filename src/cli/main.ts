@@ -24,6 +24,7 @@ import { type EventsFlags, eventsCommand } from './events.js';
 import { CliError, ExitCode } from './exit.js';
 import { upCommand } from './up.js';
 import { LISTEN_ENV } from '../transport/listen.js';
+import { isBorealisError } from '../api/errors.js';
 
 interface Io {
   out: (text: string) => void;
@@ -130,6 +131,12 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
       io.err(`borealis: ${err.message}`);
       for (const p of err.problems) io.err(`  ${p.path || '(root)'}: ${p.message}`);
       return err.exitCode;
+    }
+    if (isBorealisError(err)) {
+      // Refused here, not by a master (a data directory in use, a bad agent resource string): the message says it all.
+      io.err(`borealis: ${err.message} (${err.code})`);
+      for (const p of err.problems) io.err(`  ${p.path || '(root)'}: ${p.message}`);
+      return ExitCode.SERVER_ERROR;
     }
     io.err(`borealis: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return ExitCode.SERVER_ERROR;

@@ -19,6 +19,7 @@ import { NEW_EVENT_LOG } from '../events/log.js';
 import type { MasterMessage, TaskStateName } from '../proto/index.js';
 import type { AgentConnection } from './agent-connection.js';
 import { AgentGateway, DEFAULT_KILL_GRACE_MS } from './agent-gateway.js';
+import { DataDirLock } from './data-dir-lock.js';
 import { Holdings } from './holdings.js';
 import { taskRequestOf } from './task-request.js';
 import { Journal, type JournalStats } from './journal/index.js';
@@ -85,6 +86,7 @@ export class Master {
     private readonly allocator: Allocator,
     private readonly store: Store,
     logger: MasterLogger,
+    private readonly lock: DataDirLock,
   ) {
     this.o = o;
     this.log = logger;
@@ -158,10 +160,12 @@ export class Master {
     const o = checkOptions(opts);
     const logger = opts.logger ?? pino({ name: 'borealis-master', level: process.env.BOREALIS_LOG_LEVEL ?? 'warn' });
     await mkdir(o.dataDir, { recursive: true });
-    const journal = await Journal.open(join(o.dataDir, 'journal'), { fsync: o.fsync });
+    const lock = await DataDirLock.acquire(o.dataDir);
+    let journal: Journal | null = null;
     let events: EventBus | null = null;
     let allocator: Allocator | null = null;
     try {
+      journal = await Journal.open(join(o.dataDir, 'journal'), { fsync: o.fsync });
       // Events continue after the last logged seq, in the same epoch, so stream readers resume across this restart.
       events = await EventBus.open(join(o.dataDir, 'events'), {
         ...o.eventLog,
@@ -180,13 +184,14 @@ export class Master {
       let skipped = 0;
       for await (const r of journal.replayJson<JournalEntry>()) if (!store.apply(r.value)) skipped++;
       if (skipped > 0) logger.warn({ skipped }, 'journal entries skipped during recovery (inconsistent with the state before them)');
-      const master = new Master(o, journal, events, allocator, store, logger);
+      const master = new Master(o, journal, events, allocator, store, logger, lock);
       master.recover();
       return master;
     } catch (err) {
       await allocator?.close().catch(() => undefined);
       await events?.close().catch(() => undefined);
-      await journal.close().catch(() => undefined);
+      await journal?.close().catch(() => undefined);
+      await lock.release().catch(() => undefined);
       throw err;
     }
   }
@@ -721,6 +726,7 @@ export class Master {
       await this.compaction;
       await this.journal.close();
       await this.allocator.close();
+      await this.lock.release();
     })();
     return this.closing;
   }

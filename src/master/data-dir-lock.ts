@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DataDirLockedError } from '../api/errors.js';
+
+/**
+ * One master per data directory. Two masters on one directory both append to the journal and the event log, and
+ * the next start finds both damaged (the event history is cut at a new epoch). So a master holds `<dataDir>/LOCK`,
+ * created exclusively, for as long as it is open; a second one is refused, naming the holder.
+ *
+ * A master that crashed leaves its LOCK behind: a lock whose process is gone is stale and taken over. A pid alone
+ * would not tell a recycled pid from the holder, so the file also records the holder's start time (/proc, field 22,
+ * in clock ticks since boot) and a lock counts as held only while a process with that pid and that start time
+ * lives. Where /proc is missing, a live pid counts as the holder (errs on the side of refusing).
+ *
+ * Two masters taking over the same stale lock at the same instant could both win (the takeover is a rename, then
+ * an exclusive create, and the other's rename can land between them); a crashed master restarted twice at once on
+ * one directory is the only way to get there.
+ */
+export const LOCK_FILE = 'LOCK';
+
+interface LockContent {
+  pid: number;
+  /** Start time of `pid` in clock ticks since boot, or null where /proc is not there. */
+  start: number | null;
+  /** Tells this holder's file from a later one with the same pid (close() removes only its own). */
+  token: string;
+}
+
+export class DataDirLock {
+  private released = false;
+
+  private constructor(
+    readonly file: string,
+    private readonly token: string,
+  ) {}
+
+  /** Takes the directory's lock (the directory must exist), or throws DataDirLockedError naming the holder. */
+  static async acquire(dataDir: string): Promise<DataDirLock> {
+    const file = join(dataDir, LOCK_FILE);
+    const mine: LockContent = { pid: process.pid, start: startTimeOf(process.pid), token: randomBytes(8).toString('hex') };
+    // Twice at most: the second attempt follows the removal of a stale lock.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fh = await open(file, 'wx', 0o644);
+        try {
+          await fh.writeFile(`${JSON.stringify(mine)}\n`);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        return new DataDirLock(file, mine.token);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = await readLock(file);
+      if (holder !== null && isAlive(holder)) throw new DataDirLockedError(dataDir, holder.pid);
+      // Stale (its process is gone) or unreadable (a crash between create and write): move it aside, retry.
+      await rename(file, `${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
+      await unlink(`${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
+    }
+    const holder = await readLock(file);
+    throw new DataDirLockedError(dataDir, holder?.pid ?? null);
+  }
+
+  /** Gives the lock up. Removes the file only while it is still this holder's. Idempotent. */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    const now = await readLock(this.file);
+    if (now !== null && now.token === this.token) await unlink(this.file).catch(ignoreMissing);
+  }
+}
+
+async function readLock(file: string): Promise<LockContent | null> {
+  try {
+    const v = JSON.parse(await readFile(file, 'utf8')) as Partial<LockContent>;
+    if (!Number.isInteger(v.pid) || (v.pid as number) <= 0 || typeof v.token !== 'string') return null;
+    return { pid: v.pid as number, start: typeof v.start === 'number' ? v.start : null, token: v.token };
+  } catch {
+    return null;
+  }
+}
+
+function isAlive(holder: LockContent): boolean {
+  try {
+    process.kill(holder.pid, 0);
+  } catch (err) {
+    // EPERM: it exists but belongs to another user, which is still a holder.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (holder.start === null) return true;
+  const now = startTimeOf(holder.pid);
+  return now === null || now === holder.start;
+}
+
+/** Field 22 of /proc/<pid>/stat (counted after the command name, which may hold spaces and parentheses). */
+function startTimeOf(pid: number): number | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const v = Number(f[19]);
+    return Number.isFinite(v) ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+function ignoreMissing(err: unknown): void {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}
