@@ -4,6 +4,7 @@
  */
 import { request } from 'undici';
 import { formatAddress, parseListen } from '../transport/listen.js';
+import { DEFAULT_BODY_LIMIT_BYTES } from '../transport/types.js';
 import { CliError, ExitCode } from './exit.js';
 
 /** The environment variable naming the master the CLI talks to; `--master` wins over it. */
@@ -13,6 +14,8 @@ export const DEFAULT_MASTER = '127.0.0.1:5050';
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Submits wait for the journal's fsync; 30 s is far past any healthy commit. */
 const RESPONSE_TIMEOUT_MS = 30_000;
+/** How a connection cut during the upload shows in undici. */
+const CUT_OFF = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET']);
 
 export function resolveMaster(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const text = flag ?? (env[MASTER_ENV] || DEFAULT_MASTER);
@@ -49,6 +52,17 @@ export class ApiClient {
     } catch (err) {
       const e = err as { code?: string; message?: string; cause?: { code?: string } };
       const code = e.code ?? e.cause?.code ?? 'error';
+      if (body && body.text.length > DEFAULT_BODY_LIMIT_BYTES && CUT_OFF.has(code)) {
+        // It answered the connect, then cut the upload short: what a server does to a body over its limit (its 413
+        // can be lost with the connection). Not "unreachable": retrying will not help, a smaller file will.
+        throw new CliError(
+          ExitCode.SERVER_ERROR,
+          `the master at ${this.base} closed the connection while a ${Buffer.byteLength(body.text)}-byte request was being sent: ` +
+            `it refuses bodies over its limit (${DEFAULT_BODY_LIMIT_BYTES} bytes unless configured otherwise)`,
+          [],
+          'BRL_ERR_PAYLOAD_TOO_LARGE',
+        );
+      }
       throw new CliError(ExitCode.UNREACHABLE, `cannot reach the master at ${this.base} (${code}: ${e.message ?? String(err)})`);
     }
     const text = await res.body.text();

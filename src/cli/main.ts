@@ -145,6 +145,14 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
 
 /** Entry point for bin/borealis.js and for `node --import tsx src/cli/main.ts`. */
 export async function main(argv: readonly string[] = process.argv): Promise<never> {
+  // The reader of our output went away (`borealis events | head -1`): stop quietly, as a tool killed by SIGPIPE
+  // would, instead of dying on an unhandled 'error' event.
+  for (const s of [process.stdout, process.stderr]) {
+    s.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(ExitCode.OK);
+      throw err;
+    });
+  }
   const code = await runCli(argv);
   process.exit(code);
 }
