@@ -9,14 +9,20 @@
  * outside a uWS callback go inside res.cork(); an ArrayBuffer handed to a callback is copied before it returns;
  * after onAborted, or once a response is finished, the response object must not be touched.
  *
- * What uWS refuses before our checks run (its parser closes the connection without a response, so the client
- * sees a closed connection, nothing is forwarded, and no refusal is counted): both Content-Length and
- * Transfer-Encoding, whitespace before a colon, control characters in names or values, obs-fold lines, an
- * absolute-form target, more than 48 header fields, headers over ~150 KiB, HTTP/1.0, unknown methods, a missing
- * Host. Malformed Content-Length values reach the handler and are refused by headers.ts, but uWS then cuts the
- * connection while parsing the body, usually before our 400 is out. Everything else (two different
- * Content-Lengths, a Transfer-Encoding not ending in chunked, two Hosts, headers over our byte limit...) gets the
- * same 400/431 with a body as on node:http.
+ * What uWS refuses before our checks run (nothing is forwarded, no refusal is counted, and the client gets no
+ * response): both Content-Length and Transfer-Encoding, whitespace before a colon, control characters in names or
+ * values, obs-fold lines, an absolute-form target, more than 48 header fields, headers over ~150 KiB, unknown
+ * methods, HTTP/1.0, a missing Host, a garbage request line. Some it closes at once (both lengths, unknown
+ * methods); most it takes for an incomplete head: it keeps the bytes, waits for more, and drops the connection
+ * silently at its fixed 10 s idle timeout (at once only past 4 KiB of such a head). That includes every HTTP/1.0
+ * request: uWS 20.30 parses only request lines ending in ` HTTP/1.1` (uNetworking/uWebSockets issue 1547). No
+ * callback of ours runs for such a connection, and uWS.js 20.30 has no hook before its parser (no raw-data or
+ * connection callback, no way to adopt a socket accepted elsewhere), so this front end cannot answer HTTP/1.0:
+ * clients that speak it (nginx's default proxy_http_version, ab, HTTP/1.0 health checks) need node:http
+ * ($BOREALIS_NATIVE=0; see native-free.md). Malformed Content-Length values reach the handler and are refused by
+ * headers.ts, but uWS then cuts the connection while parsing the body, usually before our 400 is out. Everything
+ * else (two different Content-Lengths, a Transfer-Encoding not ending in chunked, two Hosts, headers over our byte
+ * limit...) gets the same 400/431 with a body as on node:http.
  *
  * Other differences from node:http: the response's Date header is uWS' own (it always writes one; the endpoint's
  * is dropped rather than sent twice, as nginx does by default); idle keep-alive connections and slow request

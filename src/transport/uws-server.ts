@@ -8,7 +8,10 @@
  * Where uWS cannot give node-server's exact behaviour (documented at each place): a frame larger than the
  * endpoint's limit plus OVERSIZE_GRACE is cut without a close frame (the client sees 1006, not 1009); frames that
  * break the protocol (reserved opcodes, bad UTF-8) are likewise cut (1006, not 1002/1007); and remoteAddress has
- * port 0 (uWS 20.30 does not expose the peer's port).
+ * port 0 (uWS 20.30 does not expose the peer's port). Requests uWS' parser will not take never reach us either:
+ * HTTP/1.0, a missing Host, a garbage request line are held unanswered until uWS' 10 s idle timeout closes the
+ * connection (node:http answers them; see native-free.md), and unknown methods are closed at once without a
+ * response. uWS.js 20.30 runs no callback of ours before its parser, so nothing here can answer them.
  */
 import { STATUS_CODES } from 'node:http';
 import { ErrorCodes } from '../api/errors.js';
