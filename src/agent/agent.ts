@@ -23,11 +23,13 @@ import { Backoff } from './backoff.js';
 import type { BackoffOptions } from './backoff.js';
 import { MasterConnection, registerMessage, masterUrl } from './connection.js';
 import type { ConnectionState } from './connection.js';
+import { CHECKPOINT_DIR } from './executor/checkpoint.js';
 import { detectIsolator } from './isolation/detect.js';
 import { checkAgentId } from './isolation/limits.js';
 import type { Isolator, IsolatorName } from './isolation/types.js';
 import { parseOffer } from './offer.js';
 import type { AgentOffer } from './offer.js';
+import { reapOrphans } from './orphan-reaper.js';
 import { SandboxGc } from './sandbox-gc.js';
 import type { SandboxGcOptions } from './sandbox-gc.js';
 import type { StatusRetryOptions } from './status-updates.js';
@@ -50,7 +52,7 @@ export interface AgentOptions {
   advertiseIp?: string;
   /** Reported to the master; default os.hostname(). */
   hostname?: string;
-  /** Holds `agent-id` and `sandboxes/<taskId>/` (created if missing). */
+  /** Holds `agent-id`, `sandboxes/<taskId>/` and `checkpoints/` (created if missing). */
   workDir: string;
   /** `auto`: the best of cgroup v2, cgroup v1, rss-poll that works here; `rss-poll`: never cgroups. */
   isolation?: 'auto' | 'rss-poll';
@@ -100,6 +102,8 @@ export class Agent {
   readonly workDir: string;
   /** Parent of every task's sandbox: `<workDir>/sandboxes`. */
   readonly sandboxRoot: string;
+  /** Running tasks' process identities, for the next run of the agent if this one dies: `<workDir>/checkpoints`. */
+  readonly checkpointDir: string;
   readonly offer: AgentOffer;
   readonly isolation: { name: IsolatorName; summary: string };
   readonly #isolator: Isolator;
@@ -111,7 +115,10 @@ export class Agent {
   #stopping = false;
   #stopped: Promise<void> | undefined;
 
-  /** Checks the options, picks the isolation, and starts connecting; resolves before registration (see whenRegistered). */
+  /**
+   * Checks the options, kills the tasks an earlier run of this agent left running (see orphan-reaper.ts), picks the
+   * isolation, and starts connecting; resolves before registration (see whenRegistered).
+   */
   static async start(opts: AgentOptions): Promise<Agent> {
     const o = checkOptions(opts);
     const offer = parseOffer(o.resources, o.ports, o.attributes);
@@ -120,8 +127,12 @@ export class Agent {
     await mkdir(sandboxRoot, { recursive: true });
     const hostname = o.hostname ?? os.hostname();
     const agentId = o.agentId !== undefined ? checkAgentId(o.agentId) : await loadOrCreateAgentId(workDir, hostname);
+    // Before registering, so the Register lists none of them and the master counts them lost; and before isolation
+    // detection, which creates a cgroup root that a failure here would leak.
+    const checkpointDir = path.join(workDir, CHECKPOINT_DIR);
+    await reapOrphans({ dir: checkpointDir, log: o.logger });
     const detection = await detectIsolator({ agentId, ...(o.isolation === 'rss-poll' ? { allow: ['rss-poll'] as const } : {}) });
-    const agent = new Agent(o, { agentId, hostname, workDir, sandboxRoot, offer, isolator: detection.isolator, summary: detection.summary });
+    const agent = new Agent(o, { agentId, hostname, workDir, sandboxRoot, checkpointDir, offer, isolator: detection.isolator, summary: detection.summary });
     const r = offer.resources;
     agent.#log(`agent ${agentId} on ${hostname}, advertising ${agent.advertiseIp}`);
     agent.#log(`isolation: ${detection.summary}`);
@@ -143,6 +154,7 @@ export class Agent {
       hostname: string;
       workDir: string;
       sandboxRoot: string;
+      checkpointDir: string;
       offer: AgentOffer;
       isolator: Isolator;
       summary: string;
@@ -153,6 +165,7 @@ export class Agent {
     this.advertiseIp = o.advertiseIp;
     this.workDir = parts.workDir;
     this.sandboxRoot = parts.sandboxRoot;
+    this.checkpointDir = parts.checkpointDir;
     this.offer = parts.offer;
     this.#isolator = parts.isolator;
     this.isolation = { name: parts.isolator.name, summary: parts.summary };
@@ -160,6 +173,7 @@ export class Agent {
     this.#gc = new SandboxGc(parts.sandboxRoot, o.sandboxGc ?? {}, o.logger);
     this.#ctx = {
       workDir: parts.sandboxRoot,
+      checkpointDir: parts.checkpointDir,
       isolator: parts.isolator,
       timers: sharedTimers,
       killGraceMs: o.killGraceMs,
@@ -216,7 +230,8 @@ export class Agent {
   /**
    * Stops the agent. With `killTasks`, every task is killed (its grace period applies) and the master gets a
    * bounded chance to acknowledge the KILLED updates; without, tasks keep running unsupervised (their processes
-   * are detached and outlive the agent). Then the connection closes and the isolator removes its cgroup root.
+   * are detached and outlive the agent) until the next start of an agent on the same work dir kills them, as it
+   * kills those of an agent that died. Then the connection closes and the isolator removes its cgroup root.
    */
   stop(opts: { killTasks: boolean }): Promise<void> {
     this.#stopped ??= this.#stop(opts.killTasks);

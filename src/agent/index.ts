@@ -20,3 +20,7 @@ export { parseOffer } from './offer.js';
 export type { AgentOffer } from './offer.js';
 export { deriveAgentId, loadOrCreateAgentId, AGENT_ID_FILE } from './agent-id.js';
 export type { TaskPhase } from './task.js';
+export { reapOrphans, ORPHAN_KILL_GRACE_MS } from './orphan-reaper.js';
+export type { ReapOptions, ReapOutcome, ReapResult } from './orphan-reaper.js';
+export { CHECKPOINT_DIR } from './executor/checkpoint.js';
+export type { TaskCheckpoint, ProcessIdentity } from './executor/checkpoint.js';

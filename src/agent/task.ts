@@ -24,6 +24,8 @@ export type StatusFields = Omit<TaskStatusMsg, 'taskId' | 'state' | 'uuid' | 'ti
 
 export interface TaskContext {
   workDir: string;
+  /** Where running tasks' process identities are checkpointed (see executor/checkpoint.ts); none when absent. */
+  checkpointDir?: string;
   isolator: Isolator;
   timers: TimerQueue;
   killGraceMs: number;
@@ -108,6 +110,7 @@ export class ExecutorTask {
         isolator: this.#ctx.isolator,
         killGracePeriodMs: this.info.killGraceMs ? this.info.killGraceMs : this.#ctx.killGraceMs,
         usageIntervalMs: this.#ctx.usageIntervalMs,
+        ...(this.#ctx.checkpointDir === undefined ? {} : { checkpointDir: this.#ctx.checkpointDir }),
       });
     } catch (err) {
       this.#end({ state: 'failed', reason: 'failed_to_start', message: `invalid task: ${describe(err)}` });

@@ -111,6 +111,7 @@ describe('/proc parsing', () => {
       cpuSeconds: 3,
       childCpuSeconds: 0.1,
       rssPages: 300,
+      startTicks: 100,
     });
   });
 
@@ -123,6 +124,7 @@ describe('/proc parsing', () => {
       cpuSeconds: 0,
       childCpuSeconds: 0,
       rssPages: 1,
+      startTicks: 0,
     });
     const table = [
       p(1, 0, 1),

@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { InvalidArgumentError } from '../../api/errors.js';
 import type { Isolator, IsolatorHandle, ResourceUsage } from '../isolation/types.js';
+import { liveIdentity, removeCheckpoint, selfIdentity, writeCheckpoint } from './checkpoint.js';
 import { commandArgv, resolveExecutable, SHELL, trampolineArgs } from './command.js';
 import { buildTaskEnv } from './env.js';
 import { TypedEvents } from './events.js';
@@ -27,9 +28,14 @@ export interface TaskRunnerOptions {
   usageIntervalMs?: number;
   /** PATH given to tasks; default the agent's own. */
   path?: string;
+  /**
+   * Where the task's process identity is checkpointed while it runs (see checkpoint.ts), so that a later run of
+   * the agent can kill it if this one dies. None when absent.
+   */
+  checkpointDir?: string;
 }
 
-type FilledOptions = Required<TaskRunnerOptions>;
+type FilledOptions = Required<Omit<TaskRunnerOptions, 'checkpointDir'>> & { checkpointDir: string | undefined };
 
 const DEFAULTS = {
   /** Long enough for a server to finish in-flight requests after SIGTERM, short enough to free resources soon. */
@@ -66,6 +72,7 @@ export class TaskRunner {
   #sampling = false;
   #usage: ResourceUsage | undefined;
   #finishing = false;
+  #checkpointed = false;
 
   constructor(spec: TaskSpec, opts: TaskRunnerOptions) {
     this.spec = checkTaskSpec(spec);
@@ -148,6 +155,9 @@ export class TaskRunner {
         throw new StartFailure(`cannot spawn ${SHELL}: ${err.message}`);
       }
       await step(() => isolator.attach(this.#handle!, pid), `isolation (${isolator.name}) could not attach pid ${pid}`);
+      // Before "go": a task whose command runs has a checkpoint, so no agent death can leave it unrecorded.
+      const checkpointDir = this.#opts.checkpointDir;
+      if (checkpointDir !== undefined) await step(() => this.#checkpoint(checkpointDir, pid), 'cannot checkpoint the task');
 
       // Go: the trampoline execs the real command now that it is inside its cgroup.
       // Our end is closed once the line is flushed (the trampoline can still read it), so no descriptor stays
@@ -171,6 +181,22 @@ export class TaskRunner {
     } else if (this.#child?.pid === undefined && (this.#startFailure !== undefined || this.#killReason !== undefined)) {
       void this.#finish(null, null);
     }
+  }
+
+  async #checkpoint(dir: string, pid: number): Promise<void> {
+    // The trampoline is blocked on its go line, so this is the process the task's command will run in.
+    const leader = await liveIdentity(pid);
+    if (leader === undefined) throw new Error(`pid ${pid} exited before it could be recorded`);
+    await writeCheckpoint(dir, {
+      version: 1,
+      taskId: this.spec.taskId,
+      leader,
+      pgid: pid,
+      cgroups: [...(this.#handle?.dirs ?? [])],
+      agent: await selfIdentity(),
+      launchedAtMs: Date.now(),
+    });
+    this.#checkpointed = true;
   }
 
   #spawn(argv: readonly string[], env: Record<string, string>, sandbox: Sandbox): ChildProcess {
@@ -228,6 +254,14 @@ export class TaskRunner {
         await isolator.destroy(handle);
       } catch (err) {
         this.#events.emit('warning', `isolation cleanup of ${this.spec.taskId} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    // Last, once nothing of the task is left for a later agent run to kill.
+    if (this.#checkpointed && this.#opts.checkpointDir !== undefined) {
+      try {
+        await removeCheckpoint(this.#opts.checkpointDir, this.spec.taskId);
+      } catch (err) {
+        this.#events.emit('warning', `cannot remove the checkpoint of ${this.spec.taskId}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     const result: ExitResult = { exitCode, signal, reason };
@@ -308,9 +342,13 @@ function checkOptions(opts: TaskRunnerOptions): FilledOptions {
     killGracePeriodMs: opts.killGracePeriodMs ?? DEFAULTS.killGracePeriodMs,
     usageIntervalMs: opts.usageIntervalMs ?? DEFAULTS.usageIntervalMs,
     path: opts.path ?? process.env.PATH ?? DEFAULTS.path,
+    checkpointDir: opts.checkpointDir,
   };
   if (typeof filled.workDir !== 'string' || filled.workDir === '') {
     throw new InvalidArgumentError('workDir must be a directory path', [{ path: 'workDir', message: 'required' }]);
+  }
+  if (filled.checkpointDir !== undefined && (typeof filled.checkpointDir !== 'string' || filled.checkpointDir === '')) {
+    throw new InvalidArgumentError('checkpointDir must be a directory path', [{ path: 'checkpointDir', message: 'must be a non-empty path' }]);
   }
   if (filled.isolator === undefined || filled.isolator === null) {
     throw new InvalidArgumentError('an isolator is required', [{ path: 'isolator', message: 'required' }]);

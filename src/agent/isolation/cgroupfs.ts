@@ -268,6 +268,19 @@ export async function makeFreshDir(dir: string, kill: (dir: string) => Promise<v
   await makeDir(dir);
 }
 
+/**
+ * Empties and removes a task's cgroup left behind by an agent process that died (see orphan-reaper.ts). False when
+ * `dir` is not a cgroup (already removed). `cgroup.kill` (v2, kernel 5.14+) kills everything with no fork race;
+ * `drain` covers cgroup v1 and older kernels, and waits for the kernel to finish the kills before rmdir.
+ */
+export async function killAndRemoveCgroup(dir: string): Promise<boolean> {
+  if (!(await exists(path.join(dir, 'cgroup.procs')))) return false;
+  if (await exists(path.join(dir, 'cgroup.kill'))) await tryWriteValue(path.join(dir, 'cgroup.kill'), 1);
+  await drain(dir);
+  await removeDir(dir);
+  return true;
+}
+
 /** Removes directories a failed prepare created; the original error is what the caller reports. */
 export async function removeDirsQuietly(dirs: readonly string[]): Promise<void> {
   for (const dir of dirs) await removeDir(dir).catch(() => undefined);

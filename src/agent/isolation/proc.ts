@@ -22,6 +22,11 @@ export interface ProcStat {
   cpuSeconds: number;
   childCpuSeconds: number;
   rssPages: number;
+  /**
+   * When the process started, in USER_HZ ticks since boot (field 22). Together with the pid it names one process
+   * for good: a pid is recycled, a (pid, start time) pair is not.
+   */
+  startTicks: number;
 }
 
 /**
@@ -42,6 +47,7 @@ export function parseProcStat(text: string): ProcStat | undefined {
     cpuSeconds: (Number(f[11]) + Number(f[12])) / USER_HZ,
     childCpuSeconds: (Number(f[13]) + Number(f[14])) / USER_HZ,
     rssPages: Number(f[21]),
+    startTicks: Number(f[19]),
   };
 }
 

@@ -22,6 +22,11 @@ export interface ResourceUsage {
 export interface IsolatorHandle {
   readonly taskId: string;
   readonly limits: Readonly<ResourceLimits>;
+  /**
+   * The task's cgroup directories (none under rss-poll). The executor checkpoints them, so that an agent restarted
+   * after a crash can empty them of processes that left the task's process group.
+   */
+  readonly dirs?: readonly string[];
 }
 
 /**
