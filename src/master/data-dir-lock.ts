@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readProcStat } from '../agent/isolation/proc.js';
 import { DataDirLockedError } from '../api/errors.js';
 
 /**
@@ -39,7 +39,7 @@ export class DataDirLock {
   /** Takes the directory's lock (the directory must exist), or throws DataDirLockedError naming the holder. */
   static async acquire(dataDir: string): Promise<DataDirLock> {
     const file = join(dataDir, LOCK_FILE);
-    const mine: LockContent = { pid: process.pid, start: startTimeOf(process.pid), token: randomBytes(8).toString('hex') };
+    const mine: LockContent = { pid: process.pid, start: await startTimeOf(process.pid), token: randomBytes(8).toString('hex') };
     // Twice at most: the second attempt follows the removal of a stale lock.
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -55,7 +55,7 @@ export class DataDirLock {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       }
       const holder = await readLock(file);
-      if (holder !== null && isAlive(holder)) throw new DataDirLockedError(dataDir, holder.pid);
+      if (holder !== null && (await isHolder(holder))) throw new DataDirLockedError(dataDir, holder.pid);
       // Stale (its process is gone) or unreadable (a crash between create and write): move it aside, retry.
       await rename(file, `${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
       await unlink(`${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
@@ -83,7 +83,7 @@ async function readLock(file: string): Promise<LockContent | null> {
   }
 }
 
-function isAlive(holder: LockContent): boolean {
+async function isHolder(holder: LockContent): Promise<boolean> {
   try {
     process.kill(holder.pid, 0);
   } catch (err) {
@@ -91,20 +91,13 @@ function isAlive(holder: LockContent): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   if (holder.start === null) return true;
-  const now = startTimeOf(holder.pid);
+  const now = await startTimeOf(holder.pid);
   return now === null || now === holder.start;
 }
 
-/** Field 22 of /proc/<pid>/stat (counted after the command name, which may hold spaces and parentheses). */
-function startTimeOf(pid: number): number | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    const v = Number(f[19]);
-    return Number.isFinite(v) ? v : null;
-  } catch {
-    return null;
-  }
+async function startTimeOf(pid: number): Promise<number | null> {
+  const stat = await readProcStat(pid);
+  return stat !== undefined && Number.isFinite(stat.startTicks) ? stat.startTicks : null;
 }
 
 function ignoreMissing(err: unknown): void {
