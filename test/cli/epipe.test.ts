@@ -16,13 +16,16 @@ describe('borealis events piped into a reader that stops', () => {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Listened for from the start: the CLI may well exit while the jobs below are still being submitted.
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
     const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
     // Like `head -1`: take the first line, then close the pipe.
-    const first = await new Promise<string>((resolve) => {
+    const first = await new Promise<string>((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`the CLI exited (${code}) before its first line: ${stderr}`)));
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
@@ -35,7 +38,7 @@ describe('borealis events piped into a reader that stops', () => {
     });
     // Keep the stream busy so the CLI writes into the closed pipe.
     for (let i = 0; i < 20; i++) await master.submitJob({ name: `k${i}`, type: 'service', instances: 1, command: 'true', resources: { cpus: 0.01, mem: 16 } });
-    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
+    const [code, signal] = await exited;
     clearTimeout(killer);
     expect(first.length).toBeGreaterThan(0);
     expect(signal).toBeNull();
