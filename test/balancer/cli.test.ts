@@ -59,7 +59,9 @@ describe('borealis balancer', () => {
     const two = await start(['--threads', '2'], { BOREALIS_NATIVE: '' }, /balancer listening on 127\.0\.0\.1:(\d+) \(uWebSockets\.js; 2 threads sharing the port\)/);
     const bodies = [];
     for (let i = 0; i < 4; i++) bodies.push((await send(fx.client(), `${two.url}/z`)).body);
-    expect(bodies.sort()).toEqual(['a GET /z\n', 'a GET /z\n', 'b GET /z\n', 'b GET /z\n']);
+    // Each thread breaks ties by its own least-recently-picked order, and the kernel decides which thread takes a
+    // connection: how the four split is not fixed, but a thread that serves two of them alternates.
+    expect(new Set(bodies)).toEqual(new Set(['a GET /z\n', 'b GET /z\n']));
     two.child.kill('SIGTERM');
     expect(await two.exited).toBe(0);
   });
