@@ -3,6 +3,7 @@ import { TASK_STATES, type TaskStateName } from '../proto/index.js';
 import type { AgentStateName, JobState } from './types.js';
 
 export interface MetricsSource {
+  /** Every task the master holds (each retained attempt, ended ones included), by state: what `/v1/tasks` lists. */
   tasksByState(): Partial<Record<TaskStateName, number>>;
   agentsByState(): Record<AgentStateName, number>;
   jobsByState(): Record<JobState, number>;
@@ -39,7 +40,9 @@ export class MasterMetrics {
     this.transitions = new Counter({ name: 'borealis_task_transitions_total', help: 'Task state transitions, by new state', labelNames: ['state'], registers });
     new Gauge({
       name: 'borealis_tasks',
-      help: 'Tasks (current attempt of each instance) by state',
+      // Over every task held, not each instance's latest attempt: counting only those showed 0 lost
+      // while the task listing held 5 lost attempts (Mesos counts terminal tasks it still knows too).
+      help: 'Tasks the master holds (every retained attempt, ended ones included) by state',
       labelNames: ['state'],
       registers,
       collect() {

@@ -62,7 +62,7 @@ export interface JobView {
   state: JobState;
   createdAt: number;
   updatedAt: number;
-  /** Task counts by state (current attempts only). */
+  /** Task counts by state (the latest attempt of each instance only; `/v1/tasks?job=` lists every retained attempt). */
   tasks: Partial<Record<TaskStateName, number>>;
 }
 
@@ -92,6 +92,7 @@ export interface TaskCore {
 export interface TaskView extends TaskCore {
   /** host:port of the first port, when the task has ports and an agent. */
   endpoint?: string;
+  /** The health checks' verdict, only while the task is running under a health-checked job (checks stop when it ends). */
   healthy?: boolean;
   /**
    * The master asked the agent to kill this task and it has not ended yet: balancers drain it (no new requests).
@@ -126,6 +127,7 @@ export interface ClusterView {
   total: { cpus: number; mem: number; disk: number; gpus: number };
   used: { cpus: number; mem: number; disk: number; gpus: number };
   free: { cpus: number; mem: number; disk: number; gpus: number };
+  /** Every task the master holds (each retained attempt, ended ones included) by state, as `/v1/tasks` lists them. */
   tasks: Partial<Record<TaskStateName, number>>;
   jobs: number;
 }

@@ -17,7 +17,9 @@ export function taskView(t: TaskRecord): TaskView {
   if (t.agentId !== undefined) v.agentId = t.agentId;
   if (t.host !== undefined) v.host = t.host;
   if (t.host !== undefined && t.ports.length > 0) v.endpoint = `${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.ports[0]}`;
-  if (t.healthy !== undefined) v.healthy = t.healthy;
+  // A verdict of the checks on a running task only: they stop when it ends, so an ended task's last
+  // verdict (often `true`: the agent reports a failure as a transition, not a health change) is stale.
+  if (t.healthy !== undefined && t.state === 'running') v.healthy = t.healthy;
   if (t.killRequested && !isTerminal(t.state)) v.killing = true;
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.message !== undefined) v.message = t.message;
@@ -25,8 +27,13 @@ export function taskView(t: TaskRecord): TaskView {
   return v;
 }
 
-/** Counts of the current attempt of every instance, by state. */
-export function countCurrent(job: JobRecord, store: Store, into: Partial<Record<TaskStateName, number>> = {}): Partial<Record<TaskStateName, number>> {
+type TaskCounts = Partial<Record<TaskStateName, number>>;
+
+/**
+ * The latest attempt of each instance of a job, by state: what its instances are doing now
+ * (JobView.tasks), so a crash-looping instance counts once however many attempts it left behind.
+ */
+export function countLatest(job: JobRecord, store: Store, into: TaskCounts = {}): TaskCounts {
   for (const slot of job.slots.values()) {
     if (slot.current === null) continue;
     const t = store.tasks.get(slot.current);
@@ -35,6 +42,30 @@ export function countCurrent(job: JobRecord, store: Store, into: Partial<Record<
   return into;
 }
 
+/**
+ * Every task of a job the master still holds (each retained attempt, ended ones included), by
+ * state: the tasks `/v1/tasks` lists, as Mesos counts a master's tasks by state over all it still
+ * knows, terminal ones included. Cluster-wide figures (`/metrics` borealis_tasks, ClusterView.tasks)
+ * use this, so they agree with the task listing; a superseded attempt still being killed counts too,
+ * since it still holds resources on its agent.
+ */
+export function countHeld(job: JobRecord, store: Store, into: TaskCounts = {}): TaskCounts {
+  for (const slot of job.slots.values()) {
+    for (const id of slot.retained) {
+      const t = store.tasks.get(id);
+      if (t) into[t.state] = (into[t.state] ?? 0) + 1;
+    }
+  }
+  return into;
+}
+
+/**
+ * What master.ts counts for `/metrics` and `/v1/cluster`: every task held (countHeld). This name
+ * used to count latest attempts only, which hid ended attempts the listing showed; it stays as an
+ * alias until master.ts calls countHeld by name. Job views use countLatest.
+ */
+export const countCurrent = countHeld;
+
 export function jobView(job: JobRecord, store: Store): JobView {
   return {
     name: job.name,
@@ -42,6 +73,6 @@ export function jobView(job: JobRecord, store: Store): JobView {
     state: job.state,
     createdAt: job.createdAt,
     updatedAt: job.updatedAt,
-    tasks: countCurrent(job, store),
+    tasks: countLatest(job, store),
   };
 }

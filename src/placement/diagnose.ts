@@ -2,8 +2,9 @@ import { Header, NodeState } from '../table/layout.js';
 import type { TableView } from '../table/view.js';
 import { constraintsFit } from './feasibility/constraints-fit.js';
 import { type CompiledConstraints, OP_STRIDE, Op } from './constraints/compiled.js';
+import type { JobPlacementState } from './constraints/job-state.js';
 import type { PlacementQuery } from './query.js';
-import { REASON_SLOTS, Reason, Status } from './status.js';
+import { REASON_SLOTS, Reason, Status, reasonWord } from './status.js';
 
 /**
  * Why a task fits nowhere. Called only after selection found nothing, so it may cost a scan; it
@@ -13,19 +14,33 @@ import { REASON_SLOTS, Reason, Status } from './status.js';
  *    "constraint filtered N nodes"), and whether any up row could hold the task if it were empty
  *    (which decides transient versus final: per-dimension summaries cannot, since a node with
  *    enough cpu and another with enough gpus do not make one node with both).
+ *    Only up rows vote for the reason: rows draining or down say nothing about why the up ones
+ *    refused, so they are the reason only when no row is up, and otherwise ride along in the
+ *    reason word as context (status.ts reasonWord).
  * The placer caches verdicts per request shape until resources are freed, so a full cluster
  * pays this pass once per shape, not once per task.
  * Results land in the fields below (no allocation); the allocator turns them into text once.
  */
 export class Diagnosis {
   status: number = Status.UNPLACEABLE;
+  /** A reason word (status.ts): the Reason, plus the rows draining or down as context. */
   reason: number = Reason.NONE;
-  /** For resource reasons: the largest capacity (final) or largest free amount seen for that dimension. */
+  /**
+   * For resource reasons: the largest capacity (final) or largest free amount (transient) seen for
+   * that dimension on an eligible up row; for NODE_NOT_UP the rows draining or down; for LIMIT the
+   * index of the limit constraint that blocked most rows; otherwise the rows the reason filtered.
+   */
   detail = 0;
+  /** Rows draining or down in the last scan (0 when the verdict needed no scan). */
+  notUp = 0;
   readonly counts = new Int32Array(REASON_SLOTS);
   private readonly maxFree = new Int32Array(5);
+  private readonly maxCap = new Int32Array(5);
+  /** Rows refused by each limit constraint, by its index in the set. */
+  private readonly limitCounts = new Int32Array(REASON_SLOTS - Reason.CONSTRAINT_BASE);
 
   run(v: TableView, q: PlacementQuery, rowLimit: number): void {
+    this.notUp = 0;
     if (this.byCapacity(v, q)) return;
     this.byScan(v, q, rowLimit);
   }
@@ -55,6 +70,10 @@ export class Diagnosis {
     let couldEverFit = 0;
     const maxFree = this.maxFree;
     maxFree.fill(0);
+    const maxCap = this.maxCap;
+    maxCap.fill(0);
+    const limitCounts = this.limitCounts;
+    limitCounts.fill(0);
     for (let row = 0; row < rowLimit; row++) {
       const st = v.state[row];
       if (st === NodeState.EMPTY) continue;
@@ -73,6 +92,11 @@ export class Diagnosis {
         counts[staticReason]!++;
         continue;
       }
+      if (v.capCpu[row]! > maxCap[0]!) maxCap[0] = v.capCpu[row]!;
+      if (v.capMem[row]! > maxCap[1]!) maxCap[1] = v.capMem[row]!;
+      if (v.capDisk[row]! > maxCap[2]!) maxCap[2] = v.capDisk[row]!;
+      if (v.capGpu[row]! > maxCap[3]!) maxCap[3] = v.capGpu[row]!;
+      if (v.portSpan[row]! > maxCap[4]!) maxCap[4] = v.portSpan[row]!;
       if (
         v.capCpu[row]! >= q.cpu &&
         v.capMem[row]! >= q.mem &&
@@ -90,6 +114,7 @@ export class Diagnosis {
       else if (fp < q.ports) r = Reason.PORTS;
       else if (q.cset !== null) r = constraintsFit(v, row, q.cset, q.job);
       if (r === Reason.NONE) r = Reason.CONFLICTS; // fits now: it lost races while we looked
+      else if (r === Reason.LIMIT) limitCounts[blockingLimit(v, row, q.cset!, q.job!)]!++;
       counts[r]!++;
       if (fc > maxFree[0]!) maxFree[0] = fc;
       if (fm > maxFree[1]!) maxFree[1] = fm;
@@ -97,18 +122,45 @@ export class Diagnosis {
       if (fg > maxFree[3]!) maxFree[3] = fg;
       if (fp > maxFree[4]!) maxFree[4] = fp;
     }
+    const notUp = counts[Reason.NODE_NOT_UP]!;
+    this.notUp = notUp;
     if (up === 0) {
-      this.set(Status.UNPLACEABLE, counts[Reason.NODE_NOT_UP]! > 0 ? Reason.NODE_NOT_UP : Reason.NO_NODES, 0);
+      if (notUp > 0) this.set(Status.UNPLACEABLE, Reason.NODE_NOT_UP, notUp);
+      else this.set(Status.UNPLACEABLE, Reason.NO_NODES, 0);
       return;
     }
+    // The dominant reason among up rows only (ties go to the earlier filter).
     let best = Reason.NONE as number;
-    for (let r = 1; r < REASON_SLOTS; r++) if (counts[r]! > (best === Reason.NONE ? 0 : counts[best]!)) best = r;
+    for (let r = Reason.NODE_NOT_UP + 1; r < REASON_SLOTS; r++) if (counts[r]! > (best === Reason.NONE ? 0 : counts[best]!)) best = r;
     // The job's own instances (limit, distinct hosts) and free resources change; capacity and attributes do not.
     const final = couldEverFit === 0;
-    const detail =
-      best === Reason.CPU ? maxFree[0]! : best === Reason.MEM ? maxFree[1]! : best === Reason.DISK ? maxFree[2]! : best === Reason.GPU ? maxFree[3]! : best === Reason.PORTS ? maxFree[4]! : counts[best]!;
-    this.set(final ? Status.UNPLACEABLE_FINAL : Status.UNPLACEABLE, best, detail);
+    // A final verdict says what no up row has (capacity); a transient one what is short now (free).
+    const amounts = final ? maxCap : maxFree;
+    let detail: number;
+    if (best >= Reason.CPU && best <= Reason.PORTS) detail = amounts[best - Reason.CPU]!;
+    else if (best === Reason.LIMIT) detail = mostBlocking(limitCounts);
+    else detail = counts[best]!;
+    this.set(final ? Status.UNPLACEABLE_FINAL : Status.UNPLACEABLE, reasonWord(best, notUp), detail);
   }
+}
+
+/** Index of the limit constraint that refused a row (constraintsFit said LIMIT for it). */
+function blockingLimit(v: TableView, row: number, cset: CompiledConstraints, job: JobPlacementState): number {
+  const p = cset.program;
+  const base = row * v.maxAttrKeys;
+  for (let i = 0, k = 0; i < p.length; i += OP_STRIDE, k++) {
+    if (p[i] !== Op.LIMIT) continue;
+    const slot = p[i + 1]!;
+    const value = slot >= 0 ? v.attrs[base + slot]! : 0;
+    if (value !== 0 && (job.valueCounts[k]!.get(value) ?? 0) >= p[i + 2]!) return k;
+  }
+  return 0;
+}
+
+function mostBlocking(byIndex: Int32Array): number {
+  let best = 0;
+  for (let k = 1; k < byIndex.length; k++) if (byIndex[k]! > byIndex[best]!) best = k;
+  return best;
 }
 
 /** Attribute-only constraints (=, !=, ~, and presence of a limited attribute): what never changes for a row. */

@@ -36,6 +36,33 @@ export const Reason = {
 
 export const REASON_SLOTS = 64;
 
+/**
+ * A placement outcome has one int32 slot for its reason on its way out (the placer, the verdict
+ * cache, the allocator's shared result buffer), so a reason word packs two things: the Reason in
+ * the low REASON_BITS, and above them how many nodes were draining or down when the reason names
+ * what blocked the nodes that are up. That count is context only ("zone limit 1 reached on every
+ * eligible up node (2 nodes draining or down)"): attributing the whole verdict to the absent nodes
+ * hid the real block. NODE_NOT_UP itself keeps the count in its detail and a bare word.
+ * Constraint reasons above REASON_SLOTS are never chosen (Diagnosis counts only below it), so the
+ * low bits never overflow into the count.
+ */
+export const REASON_BITS = 6;
+const REASON_MASK = (1 << REASON_BITS) - 1;
+
+export function reasonWord(reason: number, notUp: number): number {
+  return reason | (notUp << REASON_BITS);
+}
+
+/** The Reason of a reason word. */
+export function reasonCode(word: number): number {
+  return word & REASON_MASK;
+}
+
+/** Nodes that were draining or down besides the reason (0 when all were up, or for NODE_NOT_UP). */
+export function reasonNotUp(word: number): number {
+  return word >>> REASON_BITS;
+}
+
 /** Constant strings, so the hot path never formats. Details are formatted once, off the hot path. */
 export const REASON_NAMES: Record<number, string> = {
   [Reason.NONE]: 'none',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { JobPlacementState } from '../../src/placement/constraints/job-state.js';
 import { Diagnosis } from '../../src/placement/diagnose.js';
 import type { PlacementQuery } from '../../src/placement/query.js';
-import { Reason, Status } from '../../src/placement/status.js';
+import { REASON_BITS, REASON_SLOTS, Reason, Status, reasonCode, reasonNotUp } from '../../src/placement/status.js';
 import { NodeState } from '../../src/table/layout.js';
 import { NodeTable } from '../../src/table/node-table.js';
 import { recomputeSummary } from '../../src/table/summary.js';
@@ -138,6 +138,60 @@ describe('Diagnosis', () => {
     const d = diagnose(c.v, query(100, 100));
     expect(d.status).toBe(Status.UNPLACEABLE);
     expect(d.reason).toBe(Reason.NODE_NOT_UP);
+    expect(d.detail).toBe(3); // the rows draining or down, which the reason text reports
+  });
+
+  describe('with some nodes draining or down, the reason is what blocked the up ones', () => {
+    function twoGone(): Cluster {
+      const c = three();
+      c.t.setState('n1', NodeState.DRAINING);
+      c.t.setState('n2', NodeState.DOWN);
+      return c;
+    }
+
+    it('packs the reason and the count of absent rows into one word', () => {
+      expect(1 << REASON_BITS).toBe(REASON_SLOTS);
+      const c = twoGone();
+      use(c, 'g1', 4000, 0);
+      const d = diagnose(c.v, query(1000, 1024));
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason), d.detail, d.notUp]).toEqual([Status.UNPLACEABLE, Reason.CPU, 2, 0, 2]);
+    });
+
+    it('LIMIT, with the index of the limit constraint in its detail', () => {
+      const c = twoGone();
+      const cset = c.compiler.compile([
+        { attribute: 'zone', operator: '!=', value: 'x' },
+        { attribute: 'zone', operator: 'limit', value: 5 },
+        { attribute: 'zone', operator: 'limit', value: 1 },
+      ])!;
+      const q = query(100, 100, { cset });
+      q.job = new JobPlacementState(cset, [c.row.g1!], c.v);
+      const d = diagnose(c.v, q);
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason), d.detail]).toEqual([Status.UNPLACEABLE, Reason.LIMIT, 2, 2]);
+    });
+
+    it('DISTINCT_HOSTS', () => {
+      const c = twoGone();
+      const cset = c.compiler.compile([{ operator: 'distinct_hosts' }])!;
+      const q = query(100, 100, { cset });
+      q.job = new JobPlacementState(cset, [c.row.g1!], c.v);
+      const d = diagnose(c.v, q);
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason)]).toEqual([Status.UNPLACEABLE, Reason.DISTINCT_HOSTS, 2]);
+    });
+
+    it('a final resource verdict with the largest up capacity, not the largest free amount', () => {
+      const c = twoGone();
+      use(c, 'g1', 3000, 0);
+      const d = diagnose(c.v, query(6000, 1024));
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason), d.detail]).toEqual([Status.UNPLACEABLE_FINAL, Reason.CPU, 2, 4000]);
+    });
+
+    it('an attribute constraint no up node matches', () => {
+      const c = twoGone();
+      const cset = c.compiler.compile([{ attribute: 'zone', operator: '=', value: 'a' }]);
+      const d = diagnose(c.v, query(100, 100, { cset }));
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason)]).toEqual([Status.UNPLACEABLE_FINAL, Reason.CONSTRAINT_BASE, 2]);
+    });
   });
 
   it('counts the first filter each node fails', () => {
