@@ -47,7 +47,11 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
   server.route('POST', '/v1/tasks/:id/kill', async (req) => ok(await master.killTask(req.params.id)));
 
   server.route('GET', '/v1/agents', () => ok({ agents: master.listAgents() }));
+  // Draining a lost agent records the drain and leaves it lost (it re-registers draining): Master.drainAgent says why.
   server.route('POST', '/v1/agents/:id/drain', async (req) => ok(await master.drainAgent(req.params.id)));
+  // Lifts a drain. Idempotent, as Nomad's `node drain -disable`: an agent that is not draining answers 200 with
+  // its view, unchanged; only an unknown agent is refused (404 BRL_ERR_UNKNOWN_AGENT).
+  server.route('POST', '/v1/agents/:id/undrain', async (req) => ok(await master.undrainAgent(req.params.id)));
   server.route('GET', '/v1/cluster', () => ok(master.cluster()));
 
   server.route('GET', '/health', () => ok({ status: 'ok' }));

@@ -123,7 +123,22 @@ export async function killCommand(name: string, flags: ClientFlags, out: Out): P
 
 export async function drainCommand(id: string, flags: ClientFlags, out: Out): Promise<void> {
   const a = await client(flags).call<AgentView>('POST', `/v1/agents/${enc(id)}/drain`);
-  print(out, flags, a, () => `draining ${a.id} (${a.tasks} task${a.tasks === 1 ? '' : 's'} on it)`);
+  print(out, flags, a, () =>
+    // A lost agent stays lost: the drain is recorded for when it comes back.
+    a.state === 'lost'
+      ? `${a.id} is lost; drain recorded: it re-registers draining`
+      : `draining ${a.id} (${a.tasks} task${a.tasks === 1 ? '' : 's'} on it)`,
+  );
+}
+
+/** Idempotent: an agent that was not draining is reported as it is, exit 0. */
+export async function undrainCommand(id: string, flags: ClientFlags, out: Out): Promise<void> {
+  const a = await client(flags).call<AgentView>('POST', `/v1/agents/${enc(id)}/undrain`);
+  print(out, flags, a, () =>
+    a.state === 'lost'
+      ? `${a.id} is lost; not draining: it re-registers up`
+      : `${a.id} is ${a.state}, taking placements (${a.tasks} task${a.tasks === 1 ? '' : 's'} on it)`,
+  );
 }
 
 export { CliError, ExitCode };

@@ -13,6 +13,7 @@ import {
   type ClientFlags,
   agentsCommand,
   drainCommand,
+  undrainCommand,
   jobsCommand,
   killCommand,
   runCommand,
@@ -96,6 +97,8 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .action(async (job: string, _o, cmd: Command) => killCommand(job, flags(cmd), io.out));
   clientOptions(program.command('drain').argument('<agent>', 'agent id').description('drain an agent: no new tasks, services move elsewhere'))
     .action(async (id: string, _o, cmd: Command) => drainCommand(id, flags(cmd), io.out));
+  clientOptions(program.command('undrain').argument('<agent>', 'agent id').description('end an agent\'s drain: it takes new tasks again'))
+    .action(async (id: string, _o, cmd: Command) => undrainCommand(id, flags(cmd), io.out));
   clientOptions(program.command('status').description('cluster totals: agents, jobs, tasks, resources'))
     .action(async (_o, cmd: Command) => statusCommand(flags(cmd), io.out));
   program

@@ -10,7 +10,7 @@ import { startApiServer, type ApiServer } from '../api/server.js';
 import { BALANCER_LISTEN_ENV, Balancer } from '../balancer/index.js';
 import { isBorealisError } from '../api/errors.js';
 import { Master } from '../master/index.js';
-import type { JobSpec } from '../master/types.js';
+import type { AgentView, JobSpec } from '../master/types.js';
 import { formatAddress, resolveListen } from '../transport/index.js';
 import { lineLogger, resolveBalancerListen } from './balancer.js';
 import { demoServiceSpec } from './demo.js';
@@ -156,7 +156,8 @@ export async function upCommand(flags: UpFlags): Promise<number> {
   }
 
   say(`borealis master on http://${masterAddr} (data in ${dataDir})`);
-  await waitUntil(() => stopping || master.listAgents().filter((a) => a.state === 'up').length >= count, READY_WAIT_MS);
+  // Registered in any state: after a restart a drained agent comes back draining, and is there all the same.
+  await waitUntil(() => stopping || master.listAgents().length >= count, READY_WAIT_MS);
 
   let demo: JobSpec | null = null;
   if (flags.demo && !stopping) {
@@ -194,7 +195,7 @@ export async function upCommand(flags: UpFlags): Promise<number> {
     say('agents');
     const byAddr = master.listAgents();
     say(indent(table(['#', 'ZONE', 'RESOURCES', 'PORTS', 'PROCESS', 'LOG'], agentLines)));
-    say(indent(`${byAddr.filter((a) => a.state === 'up').length} of ${count} registered: ${byAddr.map((a) => a.id).join(', ') || '-'}`));
+    for (const line of registeredLines(byAddr, count)) say(indent(line));
     if (demo) {
       say('');
       say(`${demo.name}`);
@@ -207,6 +208,21 @@ export async function upCommand(flags: UpFlags): Promise<number> {
   }
   await stopped;
   return ExitCode.OK;
+}
+
+/**
+ * What `up` says of the agents that registered: every one counts whatever its state, and the draining and
+ * lost ones are named, since a draining agent (one drained before a restart) takes no new tasks.
+ */
+export function registeredLines(agents: readonly Pick<AgentView, 'id' | 'state'>[], expected: number): string[] {
+  const of = (state: AgentView['state']): string[] => agents.filter((a) => a.state === state).map((a) => a.id);
+  const draining = of('draining');
+  const lost = of('lost');
+  const notes = [draining.length > 0 ? `${draining.length} draining` : '', lost.length > 0 ? `${lost.length} lost` : ''].filter((n) => n !== '');
+  const lines = [`${agents.length} of ${expected} registered${notes.length > 0 ? ` (${notes.join(', ')})` : ''}: ${agents.map((a) => a.id).join(', ') || '-'}`];
+  if (draining.length > 0) lines.push(`draining (no new tasks): ${draining.join(', ')}; \`borealis undrain <agent>\` puts one back to work`);
+  if (lost.length > 0) lines.push(`lost: ${lost.join(', ')}`);
+  return lines;
 }
 
 function indent(text: string): string {

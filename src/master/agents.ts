@@ -24,7 +24,7 @@ export interface AgentRecord {
   capacity: { cpus: number; mem: number; disk: number; gpus: number };
   ports: PortRange[];
   state: AgentStateName;
-  /** Draining survives a loss: an agent that comes back stays drained. */
+  /** Draining survives a loss (an agent that comes back stays drained) and a restart; only an undrain clears it. */
   draining: boolean;
   session: AgentSession | null;
   /** Any message counts as a sign of life (performance.now()), not only heartbeats. */

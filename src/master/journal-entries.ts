@@ -24,7 +24,9 @@ export type JournalEntry =
   /** The master decided to kill these tasks (scale down, job kill, drain, user kill): no longer wanted as they are. */
   | { t: 'kill'; at: number; ids: string[] }
   /** An agent is draining; survives restarts so a drained agent stays drained when it re-registers. */
-  | { t: 'drain'; at: number; agent: string };
+  | { t: 'drain'; at: number; agent: string }
+  /** An agent's drain was lifted: it takes placements again, and re-registers up after a restart. */
+  | { t: 'undrain'; at: number; agent: string };
 
 export interface TaskSnapshot extends TaskCore {
   killRequested: boolean;

@@ -320,7 +320,13 @@ export class Master {
   /**
    * Drains an agent (Mesos maintenance): it takes no new placements, and each service instance on it
    * is moved — a replacement starts elsewhere and the old task is killed once the replacement runs,
-   * so capacity never dips. Batch tasks are left to finish.
+   * so capacity never dips. Batch tasks are left to finish. Draining a draining agent changes nothing.
+   *
+   * A lost agent is drained as Nomad drains a down node: the drain is recorded (journaled) and its state
+   * stays `lost`, since state says whether it is reachable and the drain says whether it may take work, and
+   * an operator draining a dead machine means "when it comes back, put nothing on it" (it then re-registers
+   * draining). Its tasks were lost and replaced with it, so there is nothing to move. Refusing would leave no
+   * way to keep a failed machine from taking work the moment it returns.
    */
   async drainAgent(id: string): Promise<AgentView> {
     this.assertUsable();
@@ -334,21 +340,53 @@ export class Master {
         a.state = 'draining';
         this.allocator.drainNode(id);
       }
-      this.emit({ type: 'agent_draining', at, agentId: id });
-      const moves = new Map<string, [number, number][]>();
-      for (const t of this.store.tasksOnAgent(id)) {
-        const job = this.store.jobs.get(t.job);
-        const slot = job?.slots.get(t.instance);
-        if (!job || !slot || job.spec.type !== 'service' || job.state !== 'running') continue;
-        if (slot.current !== t.id || t.instance >= job.instances || t.killRequested) continue;
-        let list = moves.get(job.name);
-        if (!list) moves.set(job.name, (list = []));
-        list.push([t.instance, slot.nextAttempt]);
-      }
-      for (const [name, list] of moves) this.createTasks(this.job(name), list);
+      // `state` tells a reader of the stream whether the agent is now draining or still lost.
+      this.emit({ type: 'agent_draining', at, agentId: id, data: { state: a.state } });
+      if (a.state === 'draining') this.moveServices(id);
     }
     await this.durable();
     return this.gateway.view(a);
+  }
+
+  /**
+   * Lifts a drain (Nomad's `node drain -disable`, Mesos' machine back "up"): the agent takes placements
+   * again, and pending tasks that fit there are retried at once. Services moved away stay where they went:
+   * an undrain makes room, it moves nothing back. Journaled, so a restarted master has the agent re-register
+   * up, not draining. A lost agent loses its drain mark but stays lost (it comes back up).
+   * An agent that is not draining is left as it is and the call succeeds, as Nomad's -disable on a node
+   * with no drain does: the caller asked for "not draining", and that holds.
+   */
+  async undrainAgent(id: string): Promise<AgentView> {
+    this.assertUsable();
+    const a = this.gateway.agents.get(id);
+    if (!a) throw new UnknownAgentError(id);
+    if (a.draining) {
+      this.write({ t: 'undrain', at: Date.now(), agent: id });
+      a.draining = false;
+      if (a.state === 'draining') {
+        a.state = 'up';
+        this.allocator.activateNode(id);
+        // Topology, not capacity: a task parked as fitting nowhere may fit on this agent now.
+        this.placer.wake('topology');
+      }
+    }
+    await this.durable();
+    return this.gateway.view(a);
+  }
+
+  /** A replacement for each current service instance on a draining agent; the old task goes once it runs. */
+  private moveServices(agentId: string): void {
+    const moves = new Map<string, [number, number][]>();
+    for (const t of this.store.tasksOnAgent(agentId)) {
+      const job = this.store.jobs.get(t.job);
+      const slot = job?.slots.get(t.instance);
+      if (!job || !slot || job.spec.type !== 'service' || job.state !== 'running') continue;
+      if (slot.current !== t.id || t.instance >= job.instances || t.killRequested) continue;
+      let list = moves.get(job.name);
+      if (!list) moves.set(job.name, (list = []));
+      list.push([t.instance, slot.nextAttempt]);
+    }
+    for (const [name, list] of moves) this.createTasks(this.job(name), list);
   }
 
   cluster(): ClusterView {

@@ -122,6 +122,9 @@ export class Store {
       case 'drain':
         this.drained.add(e.agent);
         return true;
+      case 'undrain':
+        this.drained.delete(e.agent);
+        return true;
       default:
         return false;
     }
