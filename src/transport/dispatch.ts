@@ -63,7 +63,9 @@ export class Dispatcher {
 
   /** The handler for `method path`, or the 404/405 to send instead. */
   resolve(method: string, path: string): Resolved {
-    const m = METHODS.has(method) ? this.router.match(method, path) : this.router.match('', path);
+    // HEAD is GET without the body (RFC 9110 9.3.2): GET's handler answers it; both servers send no body.
+    const routed = method === 'HEAD' ? 'GET' : method;
+    const m = METHODS.has(routed) ? this.router.match(routed, path) : this.router.match('', path);
     if (m.kind === 'found') return { kind: 'route', handler: m.handler, params: m.params };
     if (m.kind === 'none') return { kind: 'refuse', response: errorResponse(new BorealisError(ErrorCodes.NOT_FOUND, `no route ${method} ${path}`)) };
     const allow = [...new Set(m.allow)].join(', ');
