@@ -34,7 +34,7 @@ import { type JobRecord, type InstanceSlot, Store, type TaskRecord } from './sto
 import { type TransitionInfo, isOnAgent, isTerminal } from './task-states.js';
 import { TaskWatchdog } from './watchdog.js';
 import type { AgentStateName, AgentView, ClusterView, JobSpec, JobState, JobView, TaskView } from './types.js';
-import { countCurrent, jobView, taskView } from './views.js';
+import { countHeld, jobView, taskView } from './views.js';
 
 /** The reason of a task lost because its agent never reported on its launch. */
 export const STAGING_TIMEOUT_REASON = 'staging_timeout';
@@ -94,7 +94,7 @@ export class Master {
     this.m = new MasterMetrics({
       tasksByState: () => {
         const out: Partial<Record<TaskStateName, number>> = {};
-        for (const j of this.store.jobs.values()) countCurrent(j, this.store, out);
+        for (const j of this.store.jobs.values()) countHeld(j, this.store, out);
         return out;
       },
       agentsByState: () => {
@@ -416,7 +416,7 @@ export class Master {
     view.used.cpus = usedMilli / 1000;
     view.free.cpus = Math.max(0, totalMilli - usedMilli) / 1000;
     for (const k of ['mem', 'disk', 'gpus'] as const) view.free[k] = Math.max(0, view.total[k] - view.used[k]);
-    for (const j of this.store.jobs.values()) countCurrent(j, this.store, view.tasks);
+    for (const j of this.store.jobs.values()) countHeld(j, this.store, view.tasks);
     return view;
   }
 

@@ -59,13 +59,6 @@ export function countHeld(job: JobRecord, store: Store, into: TaskCounts = {}): 
   return into;
 }
 
-/**
- * What master.ts counts for `/metrics` and `/v1/cluster`: every task held (countHeld). This name
- * used to count latest attempts only, which hid ended attempts the listing showed; it stays as an
- * alias until master.ts calls countHeld by name. Job views use countLatest.
- */
-export const countCurrent = countHeld;
-
 export function jobView(job: JobRecord, store: Store): JobView {
   return {
     name: job.name,
