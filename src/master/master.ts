@@ -361,7 +361,8 @@ export class Master {
     const a = this.gateway.agents.get(id);
     if (!a) throw new UnknownAgentError(id);
     if (a.draining) {
-      this.write({ t: 'undrain', at: Date.now(), agent: id });
+      const at = Date.now();
+      this.write({ t: 'undrain', at, agent: id });
       a.draining = false;
       if (a.state === 'draining') {
         a.state = 'up';
@@ -369,6 +370,7 @@ export class Master {
         // Topology, not capacity: a task parked as fitting nowhere may fit on this agent now.
         this.placer.wake('topology');
       }
+      this.emit({ type: 'agent_undrained', at, agentId: id, data: { state: a.state } });
     }
     await this.durable();
     return this.gateway.view(a);

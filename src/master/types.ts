@@ -163,6 +163,8 @@ export interface ClusterEvent {
     | 'agent_reregistered'
     | 'agent_lost'
     | 'agent_draining'
+    /** A drain was lifted (`data.state`: `up`, or `lost` for a lost agent whose drain mark was cleared). */
+    | 'agent_undrained'
     | 'agent_removed'
     /** A task's health check result changed (`data.healthy`): the balancer adds or removes the endpoint. */
     | 'task_health'

@@ -35,6 +35,7 @@ export const EVENT_TYPES = [
   'agent_reregistered',
   'agent_lost',
   'agent_draining',
+  'agent_undrained',
   'agent_removed',
   'task_health',
   'task_killing',

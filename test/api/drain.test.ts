@@ -30,7 +30,7 @@ const states = async (addr: string): Promise<[string, string][]> =>
 
 describe('POST /v1/agents/:id/undrain', () => {
   it('puts a drained agent back to work: tasks pending for want of room are placed on it', async () => {
-    const { addr } = await fx.start();
+    const { addr, master } = await fx.start();
     const sim = agent(addr, 'sim-0');
     await sim.whenRegistered();
     expect(await call(addr, 'POST', '/v1/agents/sim-0/drain')).toMatchObject({ status: 200, body: { id: 'sim-0', state: 'draining' } });
@@ -44,6 +44,14 @@ describe('POST /v1/agents/:id/undrain', () => {
 
     const undrained = await call(addr, 'POST', '/v1/agents/sim-0/undrain');
     expect(undrained).toMatchObject({ status: 200, body: { id: 'sim-0', state: 'up' } });
+    // Stream readers (the dashboard) learn of it: one agent_undrained, after the agent_draining.
+    const agentEvents = ((await master.events.read(0)) as { type: string; agentId?: string; data?: { state?: string } }[])
+      .filter((e) => e.type === 'agent_draining' || e.type === 'agent_undrained')
+      .map((e) => [e.type, e.agentId, e.data?.state]);
+    expect(agentEvents).toEqual([
+      ['agent_draining', 'sim-0', 'draining'],
+      ['agent_undrained', 'sim-0', 'up'],
+    ]);
     await waitFor(async () => (await call(addr, 'GET', '/v1/jobs/web')).body.tasks.running === 2, 'both instances running on sim-0');
     const tasks = (await call(addr, 'GET', '/v1/tasks?job=web')).body.tasks as { agentId: string }[];
     expect(tasks.map((t) => t.agentId)).toEqual(['sim-0', 'sim-0']);

@@ -185,6 +185,24 @@ describe('ClusterModel', () => {
     expect(m.tasks.get('web.0.1')!.killing).toBe(true);
   });
 
+  it('follows drains and undrains, and keeps a lost agent lost through both', () => {
+    const m = new app.ClusterModel();
+    m.applySnapshot(snapshot(10));
+    const state = (id: string) => m.agents.get(id)!.state;
+    m.applyEvents([{ seq: 11, at: T0, type: 'agent_draining', agentId: 'a1', data: { state: 'draining' } }]);
+    expect(state('a1')).toBe('draining');
+    m.applyEvents([{ seq: 12, at: T0, type: 'agent_undrained', agentId: 'a1', data: { state: 'up' } }]);
+    expect(state('a1')).toBe('up');
+    m.applyEvents([
+      { seq: 13, at: T0, type: 'agent_lost', agentId: 'b1', data: { reason: 'silent', tasks: 0 } },
+      { seq: 14, at: T0, type: 'agent_draining', agentId: 'b1', data: { state: 'lost' } },
+    ]);
+    expect(state('b1')).toBe('lost');
+    m.applyEvents([{ seq: 15, at: T0, type: 'agent_undrained', agentId: 'b1', data: { state: 'lost' } }]);
+    expect(state('b1')).toBe('lost');
+    expect(m.takeChanges().agents).toEqual(new Set(['a1', 'b1']));
+  });
+
   it('skips events it has seen and reports a gap', () => {
     const m = new app.ClusterModel();
     m.applySnapshot(snapshot(10));

@@ -508,8 +508,13 @@ export class ClusterModel {
         if (e.agentId !== undefined) this.#agentChange(e.agentId, (a) => (a.state = 'lost'));
         return;
       case 'agent_draining':
-        if (e.agentId !== undefined) this.#agentChange(e.agentId, (a) => (a.state = 'draining'));
+      case 'agent_undrained': {
+        // data.state says where the agent stands now: a lost agent stays lost whether drained or undrained.
+        const fallback = e.type === 'agent_draining' ? 'draining' : 'up';
+        const state = typeof d.state === 'string' ? d.state : fallback;
+        if (e.agentId !== undefined) this.#agentChange(e.agentId, (a) => (a.state = state));
         return;
+      }
       case 'agent_removed':
         if (e.agentId !== undefined && this.agents.has(e.agentId)) {
           this.agents.delete(e.agentId);
