@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readProcStat } from '../agent/isolation/proc.js';
 import { DataDirLockedError } from '../api/errors.js';
@@ -15,8 +15,8 @@ import { DataDirLockedError } from '../api/errors.js';
  * lives. Where /proc is missing, a live pid counts as the holder (errs on the side of refusing).
  *
  * Two masters taking over the same stale lock at the same instant could both win (the takeover is a rename, then
- * an exclusive create, and the other's rename can land between them); a crashed master restarted twice at once on
- * one directory is the only way to get there.
+ * a link, and the other's rename can land between them); a crashed master restarted twice at once on one
+ * directory is the only way to get there.
  */
 export const LOCK_FILE = 'LOCK';
 
@@ -40,25 +40,34 @@ export class DataDirLock {
   static async acquire(dataDir: string): Promise<DataDirLock> {
     const file = join(dataDir, LOCK_FILE);
     const mine: LockContent = { pid: process.pid, start: await startTimeOf(process.pid), token: randomBytes(8).toString('hex') };
-    // Twice at most: the second attempt follows the removal of a stale lock.
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fh = await open(file, 'wx', 0o644);
+    // The content goes to a file of our own first and is then linked in as LOCK (link fails if LOCK exists): a
+    // LOCK is complete from the moment it exists, so nobody reads a half-written one and takes it for stale.
+    const temp = `${file}.${process.pid}-${mine.token}`;
+    const fh = await open(temp, 'wx', 0o644);
+    try {
+      await fh.writeFile(`${JSON.stringify(mine)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      // Twice at most: the second attempt follows the removal of a stale lock.
+      for (let attempt = 0; attempt < 2; attempt++) {
         try {
-          await fh.writeFile(`${JSON.stringify(mine)}\n`);
-          await fh.sync();
-        } finally {
-          await fh.close();
+          await link(temp, file);
+          return new DataDirLock(file, mine.token);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
-        return new DataDirLock(file, mine.token);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const holder = await readLock(file);
+        if (holder !== null && (await isHolder(holder))) throw new DataDirLockedError(dataDir, holder.pid);
+        // Stale (its process is gone) or unreadable (not one of ours): move it aside, retry.
+        const aside = `${file}.stale-${process.pid}-${mine.token}`;
+        await rename(file, aside).catch(ignoreMissing);
+        await unlink(aside).catch(ignoreMissing);
       }
-      const holder = await readLock(file);
-      if (holder !== null && (await isHolder(holder))) throw new DataDirLockedError(dataDir, holder.pid);
-      // Stale (its process is gone) or unreadable (a crash between create and write): move it aside, retry.
-      await rename(file, `${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
-      await unlink(`${file}.stale-${process.pid}-${mine.token}`).catch(ignoreMissing);
+    } finally {
+      await unlink(temp).catch(ignoreMissing);
     }
     const holder = await readLock(file);
     throw new DataDirLockedError(dataDir, holder?.pid ?? null);

@@ -71,7 +71,7 @@ describe('one master per data directory', () => {
     expect((await lockOf(dir)).pid).toBe(process.pid);
     await b.release();
 
-    // Unreadable: a crash between creating the file and writing it.
+    // Unreadable: not a lock this code writes (it links in only complete files).
     await writeFile(join(dir, LOCK_FILE), '');
     const c = await DataDirLock.acquire(dir);
     expect((await lockOf(dir)).pid).toBe(process.pid);
