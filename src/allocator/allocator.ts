@@ -182,9 +182,16 @@ interface PlaceCall {
   resolve: (r: PlaceResult) => void;
 }
 
-/** What a task group's queue item carries as its call: groups resolve through their GroupState. */
-const NO_CALL: PlaceCall = { remaining: 0, started: 0, result: { assignments: [], unplaced: [] }, resolve: () => {} };
-
+/**
+ * What a queue item carries as its call when nothing waits on it: a group (it resolves through its GroupState) or
+ * an adopted task. Frozen: shared by every such item, so nothing may write to it.
+ */
+const NO_CALL: PlaceCall = Object.freeze({
+  remaining: 0,
+  started: 0,
+  result: Object.freeze({ assignments: Object.freeze([]) as unknown as Assignment[], unplaced: Object.freeze([]) as unknown as Unplaced[] }),
+  resolve: () => {},
+});
 
 interface Held {
   row: number;
@@ -480,30 +487,27 @@ export class Allocator {
    */
   private checkShape(t: TaskShapeRequest, i: number, problems: FieldProblem[], id: string, call: PlaceCall, group: GroupState | null): PendingTask | null {
     const before = problems.length;
-    const path = (field: string): string => (i < 0 ? field : `tasks[${i}].${field}`);
     if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
-      problems.push({ path: path('priority'), message: 'must be an integer' });
+      problems.push({ path: fieldPath(i, 'priority'), message: 'must be an integer' });
     }
     if (t.role !== undefined && (typeof t.role !== 'string' || t.role === '')) {
-      problems.push({ path: path('role'), message: 'must be a non-empty string' });
+      problems.push({ path: fieldPath(i, 'role'), message: 'must be a non-empty string' });
     }
     if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
-      problems.push({ path: path('job'), message: 'must be a non-empty string' });
+      problems.push({ path: fieldPath(i, 'job'), message: 'must be a non-empty string' });
     }
     let policy = policyFromName(this.opts.policy);
     if (t.policy !== undefined) {
       policy = policyFromName(t.policy);
-      if (policy < 0) problems.push({ path: path('policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
+      if (policy < 0) problems.push({ path: fieldPath(i, 'policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
     }
-    const under = (err: BorealisError, field: string): FieldProblem[] =>
-      err.problems.length > 0 ? err.problems.map((p) => ({ path: path(p.path), message: p.message })) : [{ path: path(field), message: err.message }];
     let r;
     let cset: CompiledConstraints | null = null;
     try {
       r = parseRequest(t.resources, 'resources');
     } catch (err) {
       if (!isBorealisError(err)) throw err;
-      problems.push(...under(err, 'resources'));
+      problems.push(...problemsUnder(err, i, 'resources'));
     }
     try {
       // Instances of a job share one constraints array: compile it once, not once per task.
@@ -515,10 +519,10 @@ export class Allocator {
       }
     } catch (err) {
       if (!isBorealisError(err)) throw err;
-      problems.push(...under(err, 'constraints'));
+      problems.push(...problemsUnder(err, i, 'constraints'));
     }
     if (cset?.jobScoped && t.job === undefined) {
-      problems.push({ path: path('job'), message: 'is required with limit or distinct_hosts constraints' });
+      problems.push({ path: fieldPath(i, 'job'), message: 'is required with limit or distinct_hosts constraints' });
     }
     if (r === undefined || problems.length > before) return null;
     // One literal, fields in one order, for tasks and groups alike: the queue's hot loops see one shape.
@@ -1094,6 +1098,16 @@ export class Allocator {
 const SHAPE_FIELDS = ['job', 'role', 'priority', 'resources', 'constraints', 'policy'] as const satisfies readonly (keyof TaskShapeRequest)[];
 const TASK_FIELDS = new Set<string>(['id', ...SHAPE_FIELDS]);
 const GROUP_FIELDS = new Set<string>([...SHAPE_FIELDS, 'count']);
+
+/** A field's path in a task batch (`tasks[i].field`), or at the top level of a group (i < 0). */
+function fieldPath(i: number, field: string): string {
+  return i < 0 ? field : `tasks[${i}].${field}`;
+}
+
+/** An error about one field of task i, as problems under that task's paths. */
+function problemsUnder(err: BorealisError, i: number, field: string): FieldProblem[] {
+  return err.problems.length > 0 ? err.problems.map((p) => ({ path: fieldPath(i, p.path), message: p.message })) : [{ path: fieldPath(i, field), message: err.message }];
+}
 
 /**
  * The refusal of tasks or a group whose shape is wrong. The code names the field when every problem is in
