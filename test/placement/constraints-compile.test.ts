@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../src/api/errors.js';
-import { ConstraintCompiler, validateConstraints } from '../../src/placement/constraints/compile.js';
+import { ConstraintCompiler, MAX_CONSTRAINTS, validateConstraints } from '../../src/placement/constraints/compile.js';
 import { OP_STRIDE, Op } from '../../src/placement/constraints/compiled.js';
 import { constraintsFit } from '../../src/placement/feasibility/constraints-fit.js';
 import { Reason } from '../../src/placement/status.js';
@@ -62,6 +62,14 @@ describe('ConstraintCompiler: refusals', () => {
     expect(refuse([{ operator: '=', attribute: 'zone', value: 'a' }, { attribute: 'zone', operator: '<>', value: 'a' }], 'jobs[1].constraints')).toEqual([
       'jobs[1].constraints[1].operator',
     ]);
+  });
+
+  it('refuses more constraints than an outcome can name, and takes exactly that many', () => {
+    const zonePin = { attribute: 'zone', operator: '=', value: 'a' };
+    expect(MAX_CONSTRAINTS).toBe(48);
+    expect(validateConstraints(Array.from({ length: MAX_CONSTRAINTS }, () => zonePin))).toHaveLength(MAX_CONSTRAINTS);
+    const err = thrown(() => validateConstraints(Array.from({ length: MAX_CONSTRAINTS + 1 }, () => zonePin)));
+    expect(err).toMatchObject({ code: BAD, problems: [{ path: 'constraints', message: 'at most 48 constraints, got 49' }] });
   });
 
   it('refuses a bad regex', () => {

@@ -1,6 +1,7 @@
 import { BadConstraintError, type FieldProblem } from '../../api/errors.js';
 import type { AttributeInterner } from '../../resources/attributes.js';
 import { type CompiledConstraints, OP_STRIDE, Op } from './compiled.js';
+import { REASON_SLOTS, Reason } from '../status.js';
 
 /** A placement constraint as a job spec writes it. */
 export interface ConstraintSpec {
@@ -39,10 +40,21 @@ interface NormalConstraint {
   regex: RegExp | null;
 }
 
+/**
+ * Constraints a task may carry: a placement outcome names the constraint that blocked it by index in one of
+ * REASON_SLOTS - Reason.CONSTRAINT_BASE reason slots (status.ts), so more could not be told apart. Real jobs
+ * carry a handful (Aurora's and Nomad's examples: a zone pin, a limit, distinct hosts).
+ */
+export const MAX_CONSTRAINTS = REASON_SLOTS - Reason.CONSTRAINT_BASE;
+
 /** Validates a constraint list completely, listing every problem by path. Nothing is compiled if any is wrong. */
 export function validateConstraints(specs: unknown, path = 'constraints'): NormalConstraint[] {
   if (specs === undefined || specs === null) return [];
   if (!Array.isArray(specs)) throw new BadConstraintError(`${path} must be an array`, [{ path, message: 'must be an array' }]);
+  if (specs.length > MAX_CONSTRAINTS) {
+    const message = `at most ${MAX_CONSTRAINTS} constraints, got ${specs.length}`;
+    throw new BadConstraintError(`${path}: ${message}`, [{ path, message }]);
+  }
   const problems: FieldProblem[] = [];
   const out: NormalConstraint[] = [];
   specs.forEach((raw: unknown, i) => {
