@@ -68,7 +68,9 @@ export class Dispatcher {
     const m = METHODS.has(routed) ? this.router.match(routed, path) : this.router.match('', path);
     if (m.kind === 'found') return { kind: 'route', handler: m.handler, params: m.params };
     if (m.kind === 'none') return { kind: 'refuse', response: errorResponse(new BorealisError(ErrorCodes.NOT_FOUND, `no route ${method} ${path}`)) };
-    const allow = [...new Set(m.allow)].join(', ');
+    const methods = new Set<string>(m.allow);
+    if (methods.has('GET')) methods.add('HEAD');
+    const allow = [...methods].join(', ');
     const err = new BorealisError(ErrorCodes.METHOD_NOT_ALLOWED, `${method} is not allowed on ${path} (allowed: ${allow})`);
     return { kind: 'refuse', response: errorResponse(err, { Allow: allow }) };
   }

@@ -191,7 +191,7 @@ describe('bad input: refused with a stable code, state unchanged', () => {
     await expectError(call(addr, 'PATCH', '/v1/jobs/keep', 'instances: 3', 'application/yaml'), 415, 'BRL_ERR_UNSUPPORTED_MEDIA_TYPE');
     await expectError(call(addr, 'GET', '/v1/nothing'), 404, 'BRL_ERR_NOT_FOUND');
     const wrong = await expectError(call(addr, 'PUT', '/v1/jobs'), 405, 'BRL_ERR_METHOD_NOT_ALLOWED');
-    expect(wrong.headers.get('allow')).toBe('POST, GET');
+    expect(wrong.headers.get('allow')).toBe('POST, GET, HEAD');
     await expectError(call(addr, 'DELETE', '/health'), 405, 'BRL_ERR_METHOD_NOT_ALLOWED');
 
     expect((await call(addr, 'GET', '/v1/jobs')).body).toEqual(before);

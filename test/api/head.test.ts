@@ -10,6 +10,7 @@ import { type ApiServer, startApiServer } from '../../src/api/index.js';
 import { Master } from '../../src/master/index.js';
 import { loadNative } from '../../src/transport/index.js';
 import { silent } from './helpers.js';
+import { exchange } from '../transport/exchange.js';
 
 const transports = loadNative().uws === null ? (['node'] as const) : (['node', 'uws'] as const);
 const open: { master: Master; api: ApiServer; dir: string }[] = [];
@@ -54,6 +55,20 @@ describe.each(transports)('HEAD on the %s API server', (transport) => {
     expect([metrics.status, metrics.headers.get('content-type'), await metrics.text()]).toEqual([200, expect.stringContaining('text/plain'), '']);
     // The connection HEAD used stays in step for the next request.
     expect((await fetch(`${base}/health`)).status).toBe(200);
+  });
+
+  it('sends no body bytes: a request pipelined behind HEAD gets its answer right after the HEAD answer\'s head', async () => {
+    const base = await start(transport);
+    const port = Number(new URL(base).port);
+    // fetch hides a body sent in answer to HEAD; on the wire, one would sit between the two heads.
+    for (const path of ['/v1/jobs', '/v1/jobs/nope', '/v1/agents/a/drain']) {
+      const req = `HEAD ${path} HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`;
+      const r = await exchange(port, req, 5_000);
+      const first = r.text.indexOf('\r\n\r\n');
+      expect(first, path).toBeGreaterThan(0);
+      expect(r.text.slice(first + 4, first + 4 + 9), path).toBe('HTTP/1.1 ');
+      expect(r.text.slice(first + 4), path).toMatch(/^HTTP\/1\.1 200/);
+    }
   });
 
   it('still refuses HEAD where there is no GET: 405 on a POST-only route, 404 on no route', async () => {

@@ -61,8 +61,8 @@ describe.each(TRANSPORTS)('$name', ({ make, kind, skip }) => {
       expect([nf.status, await nf.json()]).toEqual([404, { code: ErrorCodes.NOT_FOUND, message: 'no route GET /v1/nothing' }]);
       const na = await fetch(`${base}/v1/jobs`, { method: 'PUT' });
       expect(na.status).toBe(405);
-      expect(na.headers.get('allow')).toBe('POST, GET');
-      expect(await na.json()).toEqual({ code: ErrorCodes.METHOD_NOT_ALLOWED, message: 'PUT is not allowed on /v1/jobs (allowed: POST, GET)' });
+      expect(na.headers.get('allow')).toBe('POST, GET, HEAD');
+      expect(await na.json()).toEqual({ code: ErrorCodes.METHOD_NOT_ALLOWED, message: 'PUT is not allowed on /v1/jobs (allowed: POST, GET, HEAD)' });
       // HEAD is answered by the GET route, with the headers and without the body.
       const head = await fetch(`${base}/v1/jobs`, { method: 'HEAD' });
       expect([head.status, head.headers.get('allow'), await head.text()]).toEqual([200, null, '']);
