@@ -52,13 +52,15 @@ export class ApiClient {
     } catch (err) {
       const e = err as { code?: string; message?: string; cause?: { code?: string } };
       const code = e.code ?? e.cause?.code ?? 'error';
-      if (body && body.text.length > DEFAULT_BODY_LIMIT_BYTES && CUT_OFF.has(code)) {
-        // It answered the connect, then cut the upload short: what a server does to a body over its limit (its 413
-        // can be lost with the connection). Not "unreachable": retrying will not help, a smaller file will.
+      const bytes = body ? Buffer.byteLength(body.text) : 0;
+      if (bytes > DEFAULT_BODY_LIMIT_BYTES && CUT_OFF.has(code)) {
+        // It answered the connect, then cut a large upload short: most likely what a server does to a body over its
+        // limit (its 413 can be lost with the connection). Not "unreachable": retrying will not help, a smaller file
+        // will. (A master configured with a higher limit that crashed mid-upload would read the same; rare.)
         throw new CliError(
           ExitCode.SERVER_ERROR,
-          `the master at ${this.base} closed the connection while a ${Buffer.byteLength(body.text)}-byte request was being sent: ` +
-            `it refuses bodies over its limit (${DEFAULT_BODY_LIMIT_BYTES} bytes unless configured otherwise)`,
+          `the master at ${this.base} closed the connection while a ${bytes}-byte request was being sent: ` +
+            `probably over its body limit (${DEFAULT_BODY_LIMIT_BYTES} bytes unless configured otherwise)`,
           [],
           'BRL_ERR_PAYLOAD_TOO_LARGE',
         );

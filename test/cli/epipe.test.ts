@@ -19,31 +19,35 @@ describe('borealis events piped into a reader that stops', () => {
     // Listened for from the start: the CLI may well exit while the jobs below are still being submitted.
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (c, s) => r([c, s])));
     const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    // Like `head -1`: take the first line, then close the pipe.
-    const first = await new Promise<string>((resolve, reject) => {
-      child.once('exit', (code) => reject(new Error(`the CLI exited (${code}) before its first line: ${stderr}`)));
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const nl = buf.indexOf('\n');
-        if (nl >= 0) {
-          child.stdout.destroy();
-          resolve(buf.slice(0, nl));
-        }
+    try {
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
       });
-    });
-    // Keep the stream busy so the CLI writes into the closed pipe.
-    for (let i = 0; i < 20; i++) await master.submitJob({ name: `k${i}`, type: 'service', instances: 1, command: 'true', resources: { cpus: 0.01, mem: 16 } });
-    const [code, signal] = await exited;
-    clearTimeout(killer);
-    expect(first.length).toBeGreaterThan(0);
-    expect(signal).toBeNull();
-    expect(code).toBe(0);
-    expect(stderr).not.toContain('Unhandled');
-    expect(stderr).not.toContain('EPIPE');
+      // Like `head -1`: take the first line, then close the pipe.
+      const first = await new Promise<string>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`the CLI exited (${code}) before its first line: ${stderr}`)));
+        let buf = '';
+        child.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          const nl = buf.indexOf('\n');
+          if (nl >= 0) {
+            child.stdout.destroy();
+            resolve(buf.slice(0, nl));
+          }
+        });
+      });
+      // Keep the stream busy so the CLI writes into the closed pipe.
+      for (let i = 0; i < 20; i++) await master.submitJob({ name: `k${i}`, type: 'service', instances: 1, command: 'true', resources: { cpus: 0.01, mem: 16 } });
+      const [code, signal] = await exited;
+      expect(first.length).toBeGreaterThan(0);
+      expect(signal).toBeNull();
+      expect(code).toBe(0);
+      expect(stderr).not.toContain('Unhandled');
+      expect(stderr).not.toContain('EPIPE');
+    } finally {
+      clearTimeout(killer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   });
 });

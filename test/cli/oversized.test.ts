@@ -28,7 +28,7 @@ describe('borealis run with an oversized job file', () => {
     // 20 MiB: far past the 1 MiB default, so the master cuts the upload short.
     await writeFile(file, JSON.stringify({ name: 'huge', type: 'service', instances: 1, command: `echo ${'x'.repeat(20 * 1024 * 1024)}`, resources: { cpus: 0.1, mem: 16 } }));
     const r = await runCli(file, addr);
-    expect(r.stderr).toMatch(/PAYLOAD_TOO_LARGE|over its limit/);
+    expect(r.stderr).toMatch(/PAYLOAD_TOO_LARGE|over its body limit/);
     expect(r.code).toBe(1);
     expect(master.listJobs()).toEqual([]);
     await master.submitJob({ name: 'small', type: 'service', instances: 1, command: 'true', resources: { cpus: 0.1, mem: 16 } });
@@ -49,7 +49,7 @@ describe('borealis run with an oversized job file', () => {
       const file = join(dir, 'huge.json');
       await writeFile(file, JSON.stringify({ name: 'huge', type: 'service', instances: 1, command: `echo ${'x'.repeat(8 * 1024 * 1024)}`, resources: { cpus: 0.1, mem: 16 } }));
       const r = await runCli(file, `127.0.0.1:${(server.address() as AddressInfo).port}`);
-      expect(r.stderr).toMatch(/over its limit/);
+      expect(r.stderr).toMatch(/over its body limit/);
       expect(r.code).toBe(1);
     } finally {
       for (const s of sockets) s.destroy();
