@@ -96,13 +96,13 @@ export class Diagnosis {
       if (v.capMem[row]! > maxCap[1]!) maxCap[1] = v.capMem[row]!;
       if (v.capDisk[row]! > maxCap[2]!) maxCap[2] = v.capDisk[row]!;
       if (v.capGpu[row]! > maxCap[3]!) maxCap[3] = v.capGpu[row]!;
-      if (v.portSpan[row]! > maxCap[4]!) maxCap[4] = v.portSpan[row]!;
+      if (v.portCap[row]! > maxCap[4]!) maxCap[4] = v.portCap[row]!;
       if (
         v.capCpu[row]! >= q.cpu &&
         v.capMem[row]! >= q.mem &&
         v.capDisk[row]! >= q.disk &&
         v.capGpu[row]! >= q.gpu &&
-        v.portSpan[row]! >= q.ports
+        v.portCap[row]! >= q.ports
       ) {
         couldEverFit++;
       }

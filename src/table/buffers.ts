@@ -15,6 +15,8 @@ export interface TableBuffers {
   portBase: SharedArrayBuffer;
   portSpan: SharedArrayBuffer;
   portsFree: SharedArrayBuffer;
+  /** Ports the node offers (its ranges' sizes summed; the span also counts the gaps between ranges). */
+  portCap: SharedArrayBuffer;
   /** Offset (from portBase) where the next port search starts: see takePorts in commit.ts. */
   portCursor: SharedArrayBuffer;
   portBits: SharedArrayBuffer;
@@ -45,6 +47,7 @@ export function allocateBuffers(limits: TableLimits): TableBuffers {
     portBase: growable(4, max),
     portSpan: growable(4, max),
     portsFree: growable(4, max),
+    portCap: growable(4, max),
     portCursor: growable(4, max),
     portBits: growable(4 * portWordsFor(limits.maxPortSpan), max),
     attrs: growable(4 * limits.maxAttrKeys, max),
@@ -68,6 +71,7 @@ export function growBuffers(b: TableBuffers, rows: number): void {
   g(b.portBase, 4, rows);
   g(b.portSpan, 4, rows);
   g(b.portsFree, 4, rows);
+  g(b.portCap, 4, rows);
   g(b.portCursor, 4, rows);
   g(b.portBits, 4 * portWordsFor(b.limits.maxPortSpan), rows);
   g(b.attrs, 4 * b.limits.maxAttrKeys, rows);
@@ -78,7 +82,7 @@ export function growBuffers(b: TableBuffers, rows: number): void {
 export function committedBytes(b: TableBuffers): number {
   let n = b.header.byteLength + b.version.byteLength + b.state.byteLength;
   for (let d = 0; d < DIMS; d++) n += b.cap[d]!.byteLength + b.used[d]!.byteLength;
-  n += b.portBase.byteLength + b.portSpan.byteLength + b.portsFree.byteLength + b.portCursor.byteLength + b.portBits.byteLength;
+  n += b.portBase.byteLength + b.portSpan.byteLength + b.portsFree.byteLength + b.portCap.byteLength + b.portCursor.byteLength + b.portBits.byteLength;
   n += b.attrs.byteLength + b.summary.byteLength;
   return n;
 }

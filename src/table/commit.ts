@@ -141,7 +141,9 @@ export function chargeRow(
  * Marks n free ports of a row as used and writes their numbers out, next-fit: the search starts just past the
  * last port handed out and wraps. Lowest-first would hand a restarted task the port its previous attempt just
  * freed (still in TIME_WAIT, or held by a process that outlived its task) and, when something outside the
- * cluster listens on a port of the range, hand that same port to every retry. Caller holds the row.
+ * cluster listens on a port of the range, hand that same port to every retry. The cursor lives in the table, so
+ * it starts over at the range's start when the node's row is written again (join, re-registration after a master
+ * restart). Caller holds the row.
  */
 function takePorts(v: TableView, row: number, n: number, out: Int32Array, at: number): void {
   const base = row * v.portWords;

@@ -131,6 +131,6 @@ export function portWordsFor(maxPortSpan: number): number {
 
 /** Bytes one row costs across every column, for the memory budget and for tests. */
 export function bytesPerRow(limits: TableLimits): number {
-  const int32Columns = 2 /* version, state */ + 4 /* cap */ + 4 /* used */ + 4 /* port base, span, free, cursor */;
+  const int32Columns = 2 /* version, state */ + 4 /* cap */ + 4 /* used */ + 5 /* port base, span, free, capacity, cursor */;
   return int32Columns * 4 + limits.maxAttrKeys * 4 + portWordsFor(limits.maxPortSpan) * 4;
 }

@@ -188,6 +188,7 @@ export class NodeTable {
       v.portBase[row] = 0;
       v.portSpan[row] = 0;
       v.portsFree[row] = 0;
+      v.portCap[row] = 0;
       return;
     }
     const base = ranges[0]!.begin;
@@ -200,6 +201,7 @@ export class NodeTable {
     v.portBase[row] = base;
     v.portSpan[row] = ranges[ranges.length - 1]!.end - base + 1;
     v.portsFree[row] = countPorts(ranges);
+    v.portCap[row] = v.portsFree[row]!;
   }
 
   private takeRow(key: number): number {

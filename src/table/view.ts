@@ -27,6 +27,7 @@ export class TableView {
   portBase!: Int32Array;
   portSpan!: Int32Array;
   portsFree!: Int32Array;
+  portCap!: Int32Array;
   portCursor!: Int32Array;
   portBits!: Uint32Array;
   attrs!: Int32Array;
@@ -60,6 +61,7 @@ export class TableView {
     this.portBase = col(b.portBase);
     this.portSpan = col(b.portSpan);
     this.portsFree = col(b.portsFree);
+    this.portCap = col(b.portCap);
     this.portCursor = col(b.portCursor);
     this.portBits = new Uint32Array(b.portBits, 0, cap * this.portWords);
     this.attrs = new Int32Array(b.attrs, 0, cap * this.maxAttrKeys);

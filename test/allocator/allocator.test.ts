@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Allocator, type TaskRequest } from '../../src/allocator/allocator.js';
 import { BorealisError } from '../../src/api/errors.js';
-import { nodes } from './helpers.js';
+import { allocatorFixture, nodes } from './helpers.js';
 
-const open: Allocator[] = [];
-async function make(...args: Parameters<typeof Allocator.create>): Promise<Allocator> {
-  const a = await Allocator.create(...args);
-  open.push(a);
-  return a;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((a) => a.close()));
-});
+const make = allocatorFixture();
 
 function tasks(n: number, extra: Partial<TaskRequest> = {}, prefix = 't'): TaskRequest[] {
   return Array.from({ length: n }, (_, i) => ({ id: `${prefix}${i}`, resources: { cpus: 1, mem: '1Gi' }, ...extra }));

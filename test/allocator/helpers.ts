@@ -1,4 +1,22 @@
+import { afterEach } from 'vitest';
+import { Allocator } from '../../src/allocator/allocator.js';
 import type { NodeSpec } from '../../src/table/node-table.js';
+
+/**
+ * `Allocator.create` for a test file, closing every allocator it made after each test (its threads would keep
+ * the run alive). Call at the top level of the file.
+ */
+export function allocatorFixture(): (...args: Parameters<typeof Allocator.create>) => Promise<Allocator> {
+  const open: Allocator[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((a) => a.close()));
+  });
+  return async (...args) => {
+    const a = await Allocator.create(...args);
+    open.push(a);
+    return a;
+  };
+}
 
 /** A small fixed cluster in a known order (the StaticIterator of these tests). */
 export function nodes(n: number, opts: { cpus?: number; mem?: string; gpus?: number; zones?: string[] } = {}): NodeSpec[] {

@@ -1,20 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { Allocator, type TaskRequest, type Unplaced } from '../../src/allocator/allocator.js';
-import { nodes } from './helpers.js';
+import { describe, expect, it } from 'vitest';
+import type { Allocator, TaskRequest, Unplaced } from '../../src/allocator/allocator.js';
+import { allocatorFixture, nodes } from './helpers.js';
 
 // When some nodes are draining or down and the up ones refuse for a reason of their own, the
 // reason must name what blocked the up nodes, with the others only as context (QA: a limit-blocked
 // task said "no node is up" while zone c was up).
 
-const open: Allocator[] = [];
-async function make(...args: Parameters<typeof Allocator.create>): Promise<Allocator> {
-  const a = await Allocator.create(...args);
-  open.push(a);
-  return a;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((a) => a.close()));
-});
+const make = allocatorFixture();
 
 /** n0, n1, n2 in zones a, b, c (4 cpus, 8 GiB each); n0 draining and n1 down, n2 up. */
 async function twoOfThreeGone(): Promise<Allocator> {
@@ -99,5 +91,26 @@ describe('unplaced reasons with nodes draining or down', () => {
     const u = await one(a, { id: 'w3', ...limit });
     expect(u.code).toBe('limit');
     expect(u.reason).toBe('zone limit 1 reached on every eligible node');
+  });
+});
+
+describe('unplaced reasons: ports', () => {
+  it('counts the ports a node offers, not the span its ranges cover', async () => {
+    // n0: 10 ports in two ranges spanning 1005 numbers, up; n1: 20 ports, draining (so the request is not above
+    // every node's size, and the up nodes are scanned).
+    const a = await make({
+      nodes: [
+        { id: 'n0', resources: { cpus: 4, mem: '8Gi' }, ports: '1000-1004,2000-2004' },
+        { id: 'n1', resources: { cpus: 4, mem: '8Gi' }, ports: '3000-3019' },
+      ],
+      workers: 1,
+    });
+    a.drainNode('n1');
+    const u = await one(a, { id: 'wide', resources: { cpus: 1, mem: '1Gi', ports: 11 } });
+    expect(u.code).toBe('insufficient_ports');
+    expect(u.reason).toMatch(/\b10\b/);
+    expect(u.reason).not.toMatch(/1005/);
+    // Ten fit.
+    expect((await a.place([{ id: 'ten', resources: { cpus: 1, mem: '1Gi', ports: 10 } }])).assignments).toHaveLength(1);
   });
 });

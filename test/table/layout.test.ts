@@ -65,9 +65,9 @@ describe('layout', () => {
     expect(DEFAULT_LIMITS.maxNodes).toBeGreaterThanOrEqual(100_000);
   });
 
-  it('bytesPerRow counts 14 Int32 columns, the attribute slots and the port bitmap', () => {
-    expect(bytesPerRow(DEFAULT_LIMITS)).toBe(14 * 4 + 16 * 4 + 32 * 4);
-    expect(bytesPerRow({ ...DEFAULT_LIMITS, maxAttrKeys: 4, maxPortSpan: 64 })).toBe(14 * 4 + 4 * 4 + 2 * 4);
+  it('bytesPerRow counts 15 Int32 columns, the attribute slots and the port bitmap', () => {
+    expect(bytesPerRow(DEFAULT_LIMITS)).toBe(15 * 4 + 16 * 4 + 32 * 4);
+    expect(bytesPerRow({ ...DEFAULT_LIMITS, maxAttrKeys: 4, maxPortSpan: 64 })).toBe(15 * 4 + 4 * 4 + 2 * 4);
   });
 
   it('bytesPerRow agrees with what the buffers commit per row', () => {
