@@ -161,6 +161,18 @@ export async function runLoadgenCli(argv: readonly string[], io: LoadgenIo = def
   try {
     const report = await runLoad({ ...options, signal: abort.signal });
     io.out(flags.json ? JSON.stringify(report) : formatReport(report));
+    // The report is out either way; a run in which nothing answered at all (refused, reset, timed out) is a
+    // failed run for a script, not a measurement. Error statuses are answers: a 503 storm is a measurement.
+    let answered = 0;
+    for (const n of Object.values(report.statusCodes)) answered += n;
+    if (report.requests > 0 && answered === 0) {
+      const kinds = Object.entries(report.errors)
+        .filter(([, n]) => n > 0)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+      io.err(`borealis-loadgen: no request got a response (${kinds})`);
+      return LoadgenExit.FAILED;
+    }
     return LoadgenExit.OK;
   } catch (err) {
     if (err instanceof InvalidArgumentError) {

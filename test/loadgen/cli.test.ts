@@ -42,6 +42,21 @@ function requireBuilt(): void {
 }
 
 describe('borealis-loadgen CLI', () => {
+  it('exits 1 when no request got a response, still printing the report; 0 when answers came, even errors', async () => {
+    const port = await t.closedPort();
+    const dead = await cli(['--url', `http://127.0.0.1:${port}/`, '--rate', '100', '--duration', '300ms', '--json']);
+    expect(dead.code).toBe(1);
+    expect((JSON.parse(dead.out[0]!) as LoadReport).errors.connect_refused).toBeGreaterThan(0);
+    expect(dead.err.join('\n')).toMatch(/no request got a response \(connect_refused \d+\)/);
+    const failing = await t.start((_req, res) => {
+      res.statusCode = 503;
+      res.end();
+    });
+    const answered = await cli(['--url', failing.url, '--rate', '100', '--duration', '300ms', '--json']);
+    expect(answered.code).toBe(0);
+    expect((JSON.parse(answered.out[0]!) as LoadReport).statusCodes['503']).toBeGreaterThan(0);
+  });
+
   it('exits 2 with a message naming the flag for every bad flag or value, sending nothing', async () => {
     const target = await t.start(ok);
     const url = target.url;
