@@ -181,14 +181,18 @@ export class RemoteFeed implements Feed {
         this.epoch = m.epoch;
         if (m.seq > this.lastSeq) this.lastSeq = m.seq;
         return;
-      case 'resync':
+      case 'resync': {
+        // The first snapshot is how every feed starts; only a later one is a resync worth its reason.
+        const first = this.resyncs === 0;
         this.epoch = m.epoch;
         this.lastSeq = m.seq;
         this.resyncs++;
         this.#model.reset(m.snapshot);
-        this.#log?.info({ seq: m.seq, reason: m.reason, tasks: m.snapshot.tasks.length }, 'balancer feed resynchronised');
+        if (first) this.#log?.info({ seq: m.seq, tasks: m.snapshot.tasks.length }, 'balancer feed: initial snapshot');
+        else this.#log?.info({ seq: m.seq, reason: m.reason, tasks: m.snapshot.tasks.length }, 'balancer feed resynchronised');
         this.#onReady();
         return;
+      }
       case 'close':
         this.#log?.info({ code: m.code, reason: m.reason }, 'balancer feed: the master closed the stream');
         return;
