@@ -5,15 +5,21 @@
  * (request smuggling needs two parsers to disagree; we make sure there is only one opinion): both Content-Length
  * and Transfer-Encoding, Content-Lengths that differ or are not digits, a Transfer-Encoding whose last coding is
  * not chunked, invalid header names or values, several Host headers (RFC 9112 §3.2: 400), too many or too large
- * headers (431). `node:http`'s parser refuses most of these itself; front-node.ts turns its refusals into the same
- * responses. These checks are what holds for any front end (a more lenient parser included).
+ * headers (431). A transfer coding other than chunked (`gzip, chunked`) is refused with 501 (RFC 9112 §6.1): we
+ * would have to decode it, and forwarding it as plain chunked would hand the endpoint gzip bytes as the body. A
+ * target with a fragment or a malformed percent-encoding in its path is refused (400): routing and the endpoint
+ * must read the same path (normalize-path.ts). `node:http`'s parser refuses most of these itself; front-node.ts
+ * turns its refusals into the same responses. These checks are what holds for any front end (a more lenient
+ * parser included).
  *
- * Forwarded requests lose their hop-by-hop headers (RFC 9110 §7.6.1: Connection and every header it names,
- * Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*) and Expect (the front end answers 100-continue
- * itself), and gain X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (replaced: a client must
- * not choose what the endpoint believes about the connection), and Via (appended). Responses lose their
- * hop-by-hop headers too and gain Via.
+ * Forwarded requests carry one Content-Length (identical repeats are let in, RFC 9110 §8.6, and sent once; node's
+ * parser refuses them instead), lose their hop-by-hop headers (RFC 9110 §7.6.1: Connection and every header it
+ * names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-*) and Expect (the front end answers
+ * 100-continue itself), and gain X-Forwarded-For (appended), X-Forwarded-Proto and X-Forwarded-Host (replaced:
+ * a client must not choose what the endpoint believes about the connection), and Via (appended). Responses lose
+ * their hop-by-hop headers too and gain Via.
  */
+import { isPercentEncoding } from './normalize-path.js';
 import type { RefusalKind, RequestLimits } from './types.js';
 
 export const REQUEST_LIMIT_DEFAULTS: Readonly<RequestLimits> = {
@@ -27,7 +33,8 @@ export const REQUEST_LIMIT_DEFAULTS: Readonly<RequestLimits> = {
 export const VIA_VALUE = '1.1 borealis';
 
 export interface Refusal {
-  status: 400 | 431;
+  /** 501: a request transfer coding we do not implement (kind `bad_request`: REFUSAL_KINDS has no other fit). */
+  status: 400 | 431 | 501;
   kind: RefusalKind;
   reason: string;
 }
@@ -106,7 +113,7 @@ function isDigits(s: string): boolean {
   return true;
 }
 
-function refuse(kind: RefusalKind, status: 400 | 431, reason: string): Refusal {
+function refuse(kind: RefusalKind, status: Refusal['status'], reason: string): Refusal {
   return { status, kind, reason };
 }
 
@@ -118,9 +125,15 @@ export function checkRequest(method: string, target: string, raw: readonly strin
   if (!isToken(method)) return refuse('bad_request', 400, 'invalid method');
   // Origin-form only (a path): absolute-form is for forward proxies, and `*` (OPTIONS) has no service to go to.
   if (target.charCodeAt(0) !== 47 /* / */) return refuse('bad_request', 400, 'the request target must be a path starting with /');
+  let inPath = true;
   for (let i = 0; i < target.length; i++) {
     const c = target.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c > 0xff) return refuse('bad_request', 400, 'invalid character in the request target');
+    // A fragment is never sent (RFC 9112 §3.2): an endpoint that drops it would serve a path we did not route.
+    if (c === 0x23 /* # */) return refuse('bad_request', 400, 'a fragment (#) in the request target');
+    if (c === 0x3f /* ? */) inPath = false;
+    // Only the path is normalised, so only its encodings must be well formed; a query is the endpoint's business.
+    else if (c === 0x25 /* % */ && inPath && !isPercentEncoding(target, i)) return refuse('bad_request', 400, 'a malformed percent-encoding in the path');
   }
   const count = raw.length >> 1;
   if (count > limits.maxHeaders) return refuse('headers_too_large', 431, `more than ${limits.maxHeaders} header fields`);
@@ -153,14 +166,35 @@ export function checkRequest(method: string, target: string, raw: readonly strin
   if (hosts > 1) return refuse('bad_request', 400, 'more than one Host header');
   if (transferEncoding !== undefined) {
     if (contentLength !== undefined) return refuse('bad_request', 400, 'both Content-Length and Transfer-Encoding');
-    // RFC 9112 §6.3: a request whose final coding is not chunked has no determinable length.
-    const codings = transferEncoding.toLowerCase().split(',');
-    if (codings[codings.length - 1].trim() !== 'chunked') return refuse('bad_request', 400, 'Transfer-Encoding must end with chunked');
+    if (transferEncoding !== 'chunked') {
+      const r = checkCodings(transferEncoding);
+      if (r !== null) return r;
+    }
     facts.hasBody = true;
   } else if (contentLength !== undefined) {
     facts.hasBody = Number(contentLength) > 0;
   }
   return null;
+}
+
+/**
+ * A Transfer-Encoding other than the plain `chunked` (the common case never gets here): null when it is still
+ * chunked alone (`Chunked`, ` chunked`, empty list elements), else the refusal.
+ */
+function checkCodings(value: string): Refusal | null {
+  const codings: string[] = [];
+  // RFC 9110 §5.6.1: empty list elements are allowed and mean nothing.
+  for (const part of value.toLowerCase().split(',')) {
+    const c = part.trim();
+    if (c !== '') codings.push(c);
+  }
+  // RFC 9112 §6.3: a request whose final coding is not chunked has no determinable length.
+  if (codings.length === 0 || codings[codings.length - 1] !== 'chunked') return refuse('bad_request', 400, 'Transfer-Encoding must end with chunked');
+  if (codings.length === 1) return null;
+  // RFC 9112 §6.1: a sender must not apply chunked more than once.
+  if (codings.indexOf('chunked') < codings.length - 1) return refuse('bad_request', 400, 'chunked applied more than once');
+  // RFC 9112 §6.1: a transfer coding we do not decode is a 501; forwarded as chunked it would corrupt the body.
+  return refuse('bad_request', 501, `transfer coding ${codings[0]} is not supported: send the body with chunked alone`);
 }
 
 /**
@@ -194,6 +228,7 @@ export function forwardHeaders(raw: readonly string[], clientIp: string, proto: 
   let xff: string | undefined;
   let via: string | undefined;
   let host: string | undefined;
+  let length = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
@@ -201,6 +236,11 @@ export function forwardHeaders(raw: readonly string[], clientIp: string, proto: 
     if (c === 0 || c === H_HOST || c === H_CONTENT_LENGTH) {
       if (named !== null && named.includes(lower)) continue;
       if (c === H_HOST) host = raw[i + 1];
+      else if (c === H_CONTENT_LENGTH) {
+        // checkRequest let only identical repeats through: one is the length, two make endpoints answer 400.
+        if (length) continue;
+        length = true;
+      }
       out.push(name, raw[i + 1]);
     } else if (c === H_XFF) {
       xff = xff === undefined ? raw[i + 1] : `${xff}, ${raw[i + 1]}`;

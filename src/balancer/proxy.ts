@@ -13,6 +13,7 @@ import type { Endpoint, EndpointRegistry, Service } from './endpoints.js';
 import type { DispatchOptions, RequestControl, UpstreamHandler, UpstreamPool } from './http1/contract.js';
 import { REQUEST_LIMIT_DEFAULTS, type RequestFacts, checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import type { BalancerMetrics } from './metrics.js';
+import { normaliseTarget } from './normalize-path.js';
 import type { OutlierDetector } from './outlier.js';
 import { pick, pickPanic } from './picker.js';
 import { type Failure, type PoolOptions, classify, createPool } from './upstream.js';
@@ -80,23 +81,32 @@ export class Proxy {
       sendError(down, refusal.status, refusal.kind, refusal.reason);
       return;
     }
-    const service = this.route(x.host, down.target);
+    // Routed and forwarded in normal form, so the endpoint serves the path that was routed (normalize-path.ts).
+    const target = normaliseTarget(down.target);
+    const service = this.#routeNormal(x.host, target);
     if (service === null) {
       this.metrics.refused('no_route');
       if (x.hasBody) down.closeAfterResponse();
-      sendError(down, 404, 'no_route', `no service routes ${x.host === undefined ? 'this request' : `host ${x.host}`} path ${pathOf(down.target)}`);
+      sendError(down, 404, 'no_route', `no service routes ${x.host === undefined ? 'this request' : `host ${x.host}`} path ${pathOf(target)}`);
       return;
     }
-    x.start(service);
+    x.start(service, target);
   }
 
-  /** The service for a Host value and request target, or null. */
+  /** The service for a Host value and request target (as received: it is normalised here), or null. */
   route(host: string | undefined, target: string): Service | null {
+    return this.#routeNormal(host, normaliseTarget(target));
+  }
+
+  #routeNormal(host: string | undefined, target: string): Service | null {
     const name = this.registry.routes.match(host, pathOf(target));
     return name === null ? null : (this.registry.services.get(name) ?? null);
   }
 
-  /** A member to send to (or an ejected one when all are: panic routing), or null. */
+  /**
+   * A member to send to (or an ejected one when all are: panic routing), or null. `exclude` is the endpoint a retry
+   * moves away from; a retry goes to an endpoint that has answered before when there is one (picker.ts).
+   */
   pickEndpoint(service: Service, exclude = -1): Endpoint | null {
     const table = this.registry.table;
     let slot = pick(service, table, exclude);
@@ -176,14 +186,15 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
     this.#down = down;
   }
 
-  start(service: Service): void {
+  /** `target`: the request's, normalised (what was routed). */
+  start(service: Service, target: string): void {
     this.#service = service;
     this.#startedAt = performance.now();
     service.requests++;
     const down = this.#down;
     down.attach(this);
     this.method = down.method;
-    this.path = down.target;
+    this.path = target;
     forwardHeaders(down.rawHeaders, down.remoteAddress, down.scheme, this.headers);
     if (this.hasBody) this.body = new RequestBody(down);
     const ep = this.#proxy.pickEndpoint(service);

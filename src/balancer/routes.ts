@@ -6,7 +6,10 @@
  * (`/api` matches `/api`, `/api/` and `/api/v1`, never `/apix`). When a tier has hosts that match but no prefix
  * that does, the next tier is tried, so a catch-all service still answers paths a host-specific one leaves out.
  * Two services on the same host and prefix: the first by name wins (deterministic, and logged by the caller).
+ * Paths arrive normalised (normalize-path.ts: the proxy routes and forwards the same form); prefixes are put in
+ * that form too, so `/api//v1` or `/%7Euser` still match what they mean.
  */
+import { normaliseTarget } from './normalize-path.js';
 
 export interface RouteSpec {
   service: string;
@@ -115,8 +118,9 @@ function matchPrefix(entries: readonly Entry[], path: string): string | null {
   return null;
 }
 
+/** In the form request paths are matched in (normalize-path.ts), without its trailing slash except for `/`. */
 export function normalisePrefix(prefix: string): string {
-  let p = prefix.startsWith('/') ? prefix : `/${prefix}`;
+  let p = normaliseTarget(prefix.startsWith('/') ? prefix : `/${prefix}`);
   while (p.length > 1 && p.endsWith('/')) p = p.slice(0, -1);
   return p;
 }

@@ -11,6 +11,7 @@ import type { Endpoint } from './endpoints.js';
 import { type RequestFacts, checkRequest, forwardHeaders, responseHeaders } from './headers.js';
 import type { DispatchOptions, RequestControl, UpstreamHandler } from './http1/contract.js';
 import { ClientAbortError, type Proxy, sendError } from './proxy.js';
+import { normaliseTarget } from './normalize-path.js';
 
 /** A Downstream on a connection that asked to upgrade; the response methods write raw HTTP/1.1 on it. */
 export interface UpgradeDownstream extends Downstream {
@@ -100,7 +101,8 @@ class UpgradeExchange implements DownstreamSink, UpstreamHandler, DispatchOption
 
   start(ep: Endpoint, protocol: string): void {
     this.upgrade = protocol;
-    this.path = this.#down.target;
+    // Forwarded as routed: the normal form of the path (see normalize-path.ts).
+    this.path = normaliseTarget(this.#down.target);
     this.#down.attach(this);
     forwardHeaders(this.#down.rawHeaders, this.#down.remoteAddress, this.#down.scheme, this.headers);
     this.#send(ep);

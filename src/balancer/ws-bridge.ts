@@ -28,6 +28,7 @@ import { UpstreamCode, UpstreamError } from './http1/errors.js';
 import { admitUpgrade } from './websocket.js';
 import type { UwsBehavior } from '../transport/uws-api.js';
 import type { UwsClosableWebSocket, UwsContext, UwsRequest, UwsStreamingResponse, UwsWebSocket } from './uws-types.js';
+import { normaliseTarget } from './normalize-path.js';
 
 /** The largest message either side may send; larger ones close the connection (1009 from the endpoint side). */
 const MAX_MESSAGE = 16 * 1024 * 1024;
@@ -179,7 +180,8 @@ class Bridge implements DownstreamSink {
       const prev = headers[n];
       headers[n] = prev === undefined ? fwd[i + 1] : `${prev}${n === 'cookie' ? '; ' : ', '}${fwd[i + 1]}`;
     }
-    const up = new WebSocket(`ws://${ep.address}${this.#down.target}`, this.#protocols, {
+    // Forwarded as routed: the normal form of the path (see normalize-path.ts).
+    const up = new WebSocket(`ws://${ep.address}${normaliseTarget(this.#down.target)}`, this.#protocols, {
       headers,
       perMessageDeflate: false,
       maxPayload: MAX_MESSAGE,

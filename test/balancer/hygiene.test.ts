@@ -1,9 +1,10 @@
 /**
  * Header hygiene through each front end, on raw sockets: smuggling-shaped and malformed requests are refused with
- * our 400/431 and never reach a backend; hop-by-hop headers are stripped both ways; X-Forwarded-* and Via set.
+ * our 400/431 (501 for a transfer coding we do not implement) and never reach a backend; a repeated identical
+ * Content-Length goes out once; hop-by-hop headers are stripped both ways; X-Forwarded-* and Via set.
  */
 import { describe, expect, it } from 'vitest';
-import { checkRequest } from '../../src/balancer/headers.js';
+import { checkRequest, forwardHeaders } from '../../src/balancer/headers.js';
 import { REQUEST_LIMIT_DEFAULTS } from '../../src/balancer/index.js';
 import { FRONT_ENDS, balancerFixture, rawExchange } from './helpers.js';
 
@@ -17,6 +18,9 @@ const MALFORMED: [string, string, number][] = [
   ['a non-numeric Content-Length', `POST / HTTP/1.1\r\n${H}Content-Length: +3\r\n\r\nabc`, 400],
   ['Transfer-Encoding not ending in chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip\r\n\r\nabc`, 400],
   ['an obfuscated Transfer-Encoding', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: xchunked\r\n\r\n0\r\n\r\n`, 400],
+  ['a transfer coding before chunked', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 501],
+  ['a transfer coding in its own header', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 501],
+  ['chunked twice', `POST / HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, 400],
   ['a space before the colon', `POST / HTTP/1.1\r\n${H}Transfer-Encoding : chunked\r\n\r\n0\r\n\r\n`, 400],
   ['a control character in a header name', `GET / HTTP/1.1\r\n${H}X-A\u0001b: 1\r\n\r\n`, 400],
   ['a NUL in a header value', `GET / HTTP/1.1\r\n${H}X-A: a\u0000b\r\n\r\n`, 400],
@@ -61,15 +65,43 @@ describe('checkRequest', () => {
     expect(check([], 'GET', '*')?.status).toBe(400);
     expect(check([], 'G E T')?.status).toBe(400);
     expect(check(new Array<string>(2 * 101).fill('x'))?.status).toBe(431);
+    expect(check(['Transfer-Encoding', 'chunked, chunked'])?.reason).toBe('chunked applied more than once');
+    expect(check(['Transfer-Encoding', ','])?.reason).toBe('Transfer-Encoding must end with chunked');
+  });
+
+  it('refuses transfer codings other than chunked with 501, never as chunked', () => {
+    for (const te of [['gzip, chunked'], ['GZIP ,Chunked'], ['deflate', 'chunked'], ['identity, chunked'], ['x-custom, chunked']]) {
+      const r = check(te.flatMap((v) => ['Transfer-Encoding', v]), 'POST');
+      expect(r, te.join(' + ')).toMatchObject({ status: 501, kind: 'bad_request' });
+    }
+    expect(check(['Transfer-Encoding', 'gzip, chunked'])?.reason).toBe('transfer coding gzip is not supported: send the body with chunked alone');
+  });
+
+  it('refuses a fragment or a malformed percent-encoding in the path, not in the query', () => {
+    expect(check([], 'GET', '/a#b')?.reason).toBe('a fragment (#) in the request target');
+    expect(check([], 'GET', '/a?q=1#b')?.reason).toBe('a fragment (#) in the request target');
+    for (const t of ['/%zz', '/a%2', '/a%', '/%g0/x', '/%%41']) expect(check([], 'GET', t)?.reason, t).toBe('a malformed percent-encoding in the path');
+    for (const t of ['/%2F', '/%e2%82%ac', '/a?q=100%', '/a?q=%zz']) expect(check([], 'GET', t), t).toBeNull();
   });
 
   it('accepts equal duplicate Content-Lengths and learns host and body presence', () => {
     expect(check(['Host', 'Example.com', 'Content-Length', '3', 'Content-Length', '3'])).toBeNull();
     expect(facts).toEqual({ host: 'Example.com', hasBody: true });
-    expect(check(['Transfer-Encoding', 'gzip, chunked'])).toBeNull();
+    expect(check(['Transfer-Encoding', 'chunked'])).toBeNull();
     expect(facts.hasBody).toBe(true);
+    // Still chunked alone: any case, blanks and empty list elements (RFC 9110 §5.6.1).
+    for (const te of ['Chunked', ' chunked ', ', chunked', 'chunked,']) expect(check(['Transfer-Encoding', te]), te).toBeNull();
     expect(check(['Content-Length', '0'])).toBeNull();
     expect(facts.hasBody).toBe(false);
+  });
+});
+
+describe('forwardHeaders', () => {
+  it('sends a repeated identical Content-Length once', () => {
+    const out: string[] = [];
+    forwardHeaders(['Host', 'a', 'Content-Length', '5', 'X-A', '1', 'content-length', '5'], '10.0.0.9', 'http', out);
+    expect(out.filter((_, i) => i % 2 === 0 && out[i].toLowerCase() === 'content-length')).toHaveLength(1);
+    expect(out.slice(0, 6)).toEqual(['Host', 'a', 'Content-Length', '5', 'X-A', '1']);
   });
 });
 
@@ -95,6 +127,25 @@ describe.each(FRONT_ENDS)('header hygiene through the %s front end', (front) => 
     expect(backend.received).toEqual([]);
     const stats = bal.metrics.snapshot('t')!;
     expect(Object.values(stats.refused).reduce((a, b) => a + b, 0)).toBe(1);
+  });
+
+  it('forwards a repeated identical Content-Length once, or refuses it (node:http\'s parser does), never twice', async () => {
+    const backend = await fx.backend('b');
+    const bal = await fx.balancer(front, { feed: { static: [{ id: 'b', host: '127.0.0.1', port: backend.port, weight: 1 }] } });
+    const reply = await rawExchange(bal.address!.port, `POST /p HTTP/1.1\r\n${H}Content-Length: 5\r\nX-A: 1\r\nContent-Length: 5\r\n\r\nhello`);
+    if (front === 'node') {
+      // llhttp refuses it before our handler (RFC 9110 §8.6 allows either answer): the clientError refusal.
+      expect(reply).toMatch(/^HTTP\/1\.1 400 /);
+      expect(reply).toContain('Duplicate Content-Length');
+      expect(backend.received).toEqual([]);
+      return;
+    }
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reply).toContain('b POST /p\n');
+    const [rec] = backend.received;
+    expect(rec.rawHeaders.filter((n, i) => i % 2 === 0 && n.toLowerCase() === 'content-length')).toHaveLength(1);
+    expect(rec.headers['content-length']).toBe('5');
+    expect(rec.bodyBytes).toBe(5);
   });
 
   it('strips hop-by-hop headers both ways and sets X-Forwarded-* and Via', async () => {

@@ -47,6 +47,16 @@ describe.each(FRONT_ENDS)('WebSockets through the %s front end', (front) => {
     client.close(1000, 'bye');
     await waitFor(() => bal.registry.table.active[slot] === 0, 'the session to end on the endpoint');
 
+    // The path goes upstream in the normal form it was routed by (%63 is an encoded "c").
+    const encoded = new WebSocket(`${bal.url.replace('http', 'ws')}/%63hat`);
+    fx.onCleanup(() => encoded.terminate());
+    await new Promise((resolve, reject) => {
+      encoded.once('open', resolve);
+      encoded.once('error', reject);
+    });
+    encoded.close(1000, 'bye');
+    await waitFor(() => bal.registry.table.active[slot] === 0, 'the second session to end');
+
     // An upgrade the endpoint refuses comes back as its response.
     const refused = new WebSocket(`${bal.url.replace('http', 'ws')}/nope`);
     fx.onCleanup(() => refused.terminate());
