@@ -9,6 +9,11 @@
  *
  * A service keeps `members`: the slots of its endpoints that may take new requests (state UP), rebuilt whenever
  * one joins, drains, is ejected, returns or leaves (rare), so a pick never checks a state.
+ *
+ * Within UP, an endpoint is *proven* once it has answered a request (any status) and *starting* until then: a task
+ * becomes an endpoint when its process has started, which may be before it listens. The columns `proven`,
+ * `heldUntil` and `joinedAt` let the picker keep traffic off a starting endpoint that refuses connections, and
+ * outlier detection give it a grace period before ejecting it (outlier.ts explains both).
  */
 import type { Histogram } from 'hdr-histogram-js';
 import type { UpstreamPool } from './http1/contract.js';
@@ -56,6 +61,15 @@ export class EndpointTable {
   picks = 0;
   /** Cumulative errors, KINDS per slot in ERROR_KINDS order. */
   errors!: Float64Array;
+  /** 1 once the endpoint has answered a request (any status): it listens. Never goes back to 0. */
+  proven!: Uint8Array;
+  /**
+   * Until when (ms since epoch) a starting endpoint that refused a connection is skipped by the picker while
+   * other members can take the request; 0 when not held. Only ever set while `proven` is 0.
+   */
+  heldUntil!: Float64Array;
+  /** When the endpoint joined (ms since epoch): the start of its startup grace (outlier.ts). */
+  joinedAt!: Float64Array;
   readonly #free: number[] = [];
   #used = 0;
 
@@ -68,6 +82,15 @@ export class EndpointTable {
     const slot = this.#free.pop() ?? this.#used++;
     if (slot >= this.capacity) this.#grow(this.capacity * 2);
     this.active[slot] = 0;
+    this.reset(slot);
+    return slot;
+  }
+
+  /**
+   * A fresh endpoint's columns in `slot`, all but `active` (a threaded balancer's worker shares that one and
+   * leaves it to the main thread).
+   */
+  reset(slot: number): void {
     this.weight[slot] = 1;
     this.state[slot] = SlotState.UP;
     this.failures[slot] = 0;
@@ -75,7 +98,9 @@ export class EndpointTable {
     this.requests[slot] = 0;
     this.lastPick[slot] = 0;
     this.errors.fill(0, slot * KINDS, slot * KINDS + KINDS);
-    return slot;
+    this.proven[slot] = 0;
+    this.heldUntil[slot] = 0;
+    this.joinedAt[slot] = Date.now();
   }
 
   free(slot: number): void {
@@ -114,6 +139,9 @@ export class EndpointTable {
     this.requests = copy(this.requests as Float64Array | undefined, new Float64Array(capacity));
     this.lastPick = copy(this.lastPick as Float64Array | undefined, new Float64Array(capacity));
     this.errors = copy(this.errors as Float64Array | undefined, new Float64Array(capacity * KINDS));
+    this.proven = copy(this.proven as Uint8Array | undefined, new Uint8Array(capacity));
+    this.heldUntil = copy(this.heldUntil as Float64Array | undefined, new Float64Array(capacity));
+    this.joinedAt = copy(this.joinedAt as Float64Array | undefined, new Float64Array(capacity));
     this.capacity = capacity;
   }
 }
@@ -150,6 +178,12 @@ export class Service {
   size = 0;
   /** Endpoints currently ejected. */
   ejected = 0;
+  /**
+   * The latest `heldUntil` of its endpoints (ms since epoch), 0 when none is held: while it lies ahead the picker
+   * checks members' `heldUntil`; the first pick after it passes sets it back to 0, so an ordinary pick reads no
+   * clock.
+   */
+  heldUntil = 0;
   /** Cumulative requests routed here, and errors by kind (service-wide: no_endpoint lives only here). */
   requests = 0;
   readonly errors = new Float64Array(KINDS);

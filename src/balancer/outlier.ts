@@ -8,6 +8,18 @@
  * At most maxEjectionPercent of a service's endpoints are ejected at once, but always at least one (as Envoy): a
  * service-wide failure (a bad deploy, a dependency down) must not empty the service through ejections, which
  * would only turn errors into 503s and hide which endpoints are actually at fault.
+ *
+ * Starting endpoints. A task without a health check becomes an endpoint once its process runs, which can be
+ * before it listens; refused connections then say "not yet", not "broken". So an endpoint that has never answered
+ * (endpoints.ts: not `proven`) and refuses a connection is treated as starting:
+ * - it is held for REFUSED_HOLD_MS: the picker skips it while another member can take the request (picker.ts), and
+ *   the refused attempt is retried on a proven endpoint when the request allows a retry (proxy.ts);
+ * - its refusals count in its failure streak but do not eject it within STARTUP_GRACE_MS of its joining; past
+ *   that, an endpoint still refusing is ejected by the usual rule (a task that never listens is broken).
+ * Any answer (even a 5xx) proves it: the hold ends and its failures count as everyone's from then on. Failures
+ * after a connection was made (resets, timeouts, 5xx) never get the grace: something listens there.
+ * HAProxy's `slowstart` and Envoy's slow start window also treat a new server specially for a bounded window after
+ * it joins, by ramping its weight; picker.ts says why holding fits a server that refuses better than a ramp.
  */
 import type { Endpoint, EndpointRegistry } from './endpoints.js';
 import { SlotState } from './endpoints.js';
@@ -25,6 +37,21 @@ export const OUTLIER_DEFAULTS: Readonly<OutlierOptions> = {
   // Envoy's default share.
   maxEjectionPercent: 10,
 };
+
+/**
+ * How long after joining a starting endpoint may refuse connections without being ejected: long enough for a
+ * typical service process (a Node or Go binary, a small JVM app) to bind its port after exec, and well under
+ * baseEjectionMs, so a task that never listens is still taken out about as soon as a failing one would be. (Envoy
+ * and HAProxy leave their slow start windows to configuration; a few seconds is the low end of what is used.)
+ */
+export const STARTUP_GRACE_MS = 5_000;
+
+/**
+ * How long a starting endpoint that refused is skipped. Each probe after it costs one refused connect (well under
+ * a millisecond on a LAN) and a retry elsewhere, so 200 ms keeps that to ~5 a second per endpoint while the
+ * endpoint gets its first request at most ~200 ms after it starts listening.
+ */
+export const REFUSED_HOLD_MS = 200;
 
 export type OutlierEvent = { kind: 'ejected'; endpoint: Endpoint; forMs: number; ejections: number } | { kind: 'returned'; endpoint: Endpoint };
 
@@ -57,9 +84,40 @@ export class OutlierDetector {
     return this.#o;
   }
 
+  /** A request (or WebSocket) on `slot` got a good answer: the streak ends, and the endpoint is proven. */
   success(slot: number): void {
-    const f = this.#registry.table.failures;
-    if (f[slot] !== 0) f[slot] = 0;
+    const table = this.#registry.table;
+    if (table.failures[slot] !== 0) table.failures[slot] = 0;
+    if (table.proven[slot] === 0) this.answered(slot);
+  }
+
+  /** The endpoint answered (any status): it listens, so it is no longer starting. */
+  answered(slot: number): void {
+    const table = this.#registry.table;
+    table.proven[slot] = 1;
+    table.heldUntil[slot] = 0;
+  }
+
+  /**
+   * A connection to `ep` could not be made (refused, unreachable). A proven endpoint fails as usual; a starting one
+   * is held, and ejected only once past its startup grace (see the file comment).
+   */
+  refused(ep: Endpoint): void {
+    const table = this.#registry.table;
+    const slot = ep.slot;
+    if (table.proven[slot] === 1) {
+      this.failure(ep);
+      return;
+    }
+    const now = Date.now();
+    const until = now + REFUSED_HOLD_MS;
+    table.heldUntil[slot] = until;
+    if (ep.service.heldUntil < until) ep.service.heldUntil = until;
+    if (now - table.joinedAt[slot] < STARTUP_GRACE_MS) {
+      table.failures[slot]++;
+      return;
+    }
+    this.failure(ep);
   }
 
   failure(ep: Endpoint): void {

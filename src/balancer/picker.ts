@@ -18,52 +18,97 @@
  * to cost more than the proxying around it is worth, and where one worst pick is at most ~3% of the set, so the
  * approximation's error is small.
  *
- * Nothing here allocates: members, active counts, weights and pick sequence numbers are typed arrays.
+ * Starting endpoints (endpoints.ts: not yet `proven`) are kept out of the way in two cases, each a filter on the
+ * same choice rather than another policy, so the scoring above is untouched:
+ * - a starting endpoint that just refused a connection is *held* (`heldUntil`, set by outlier.ts) and skipped while
+ *   another member can take the request;
+ * - a retry (`exclude` ≥ 0) goes to a proven member when there is one: the first attempt failed, so the second
+ *   should go where an answer is known to come from, not to another instance that may still be booting.
+ * When a filter leaves no member, the choice falls back to the next wider set (proven → not held → any), so a
+ * service of starting endpoints only is served (and fails) as it would be without the filters.
+ *
+ * This is the balancer-side half of what HAProxy's `slowstart` and Envoy's slow start window do for a server that
+ * has just come up: both keep a new server from receiving a full share at once. They ramp its weight over a
+ * configured window, since an unready server there is one that answers slowly; here the typical unready endpoint
+ * does not listen yet, so rather than scale its weight we stop sending to it from its first refusal until a
+ * request gets through (the hold is short, so it is probed a few times a second, each probe retried elsewhere).
+ *
+ * Nothing here allocates: members, active counts, weights, pick sequence numbers and holds are typed arrays; the
+ * clock is read only while the service has a held endpoint.
  */
 import { type EndpointTable, type Service, SlotState } from './endpoints.js';
 
 export const FULL_SCAN_MAX = 32;
 
+/** Which members a choice may land on (besides never `exclude`). */
+const ANY = 0;
+/** Not held: a starting endpoint that refused lately is skipped. */
+const NOT_HELD = 1;
+/** Proven only: endpoints that have answered before. */
+const PROVEN = 2;
+type Among = typeof ANY | typeof NOT_HELD | typeof PROVEN;
+
 /**
  * The slot to send to, or -1 when the service has no member (other than `exclude`, the slot a retry moves away
- * from).
+ * from). With `exclude` ≥ 0 (a retry), proven members are preferred.
  */
 export function pick(service: Service, table: EndpointTable, exclude = -1): number {
+  if (service.size === 0) return -1;
+  let best = -1;
+  if (exclude >= 0) best = choose(service, table, exclude, PROVEN, 0);
+  if (best < 0 && service.heldUntil !== 0) {
+    const now = Date.now();
+    if (now < service.heldUntil) best = choose(service, table, exclude, NOT_HELD, now);
+    else service.heldUntil = 0;
+  }
+  if (best < 0) best = choose(service, table, exclude, ANY, 0);
+  if (best >= 0) table.lastPick[best] = ++table.picks;
+  return best;
+}
+
+/** Whether slot `s` may be chosen by a pick `among` that set (`now` is read only for NOT_HELD). */
+function fits(table: EndpointTable, s: number, exclude: number, among: Among, now: number): boolean {
+  if (s === exclude) return false;
+  if (among === ANY) return true;
+  return among === PROVEN ? table.proven[s] === 1 : table.heldUntil[s] <= now;
+}
+
+/** Weighted least-connections over the members that fit (see the file comment); -1 when none does. */
+function choose(service: Service, table: EndpointTable, exclude: number, among: Among, now: number): number {
   const n = service.size;
   const members = service.members;
   const active = table.active;
   const weight = table.weight;
   const last = table.lastPick;
-  let best = -1;
-  if (n === 0) return -1;
-  if (n === 1) {
-    best = members[0] === exclude ? -1 : members[0];
-  } else if (n > FULL_SCAN_MAX) {
+  if (n === 1) return fits(table, members[0], exclude, among, now) ? members[0] : -1;
+  if (n > FULL_SCAN_MAX) {
     const i = (Math.random() * n) | 0;
     let j = (Math.random() * (n - 1)) | 0;
     if (j >= i) j++;
     let a = members[i];
     let b = members[j];
-    if (a === exclude) a = b;
-    else if (b === exclude) b = a;
-    // b wins when (active_b + 1) / w_b < (active_a + 1) / w_a, or on a tie when it was picked less recently.
-    const lhs = (active[b] + 1) * weight[a];
-    const rhs = (active[a] + 1) * weight[b];
-    best = lhs < rhs || (lhs === rhs && last[b] < last[a]) ? b : a;
-  } else {
-    for (let k = 0; k < n; k++) {
-      const s = members[k];
-      if (s === exclude) continue;
-      if (best < 0) {
-        best = s;
-        continue;
-      }
-      const lhs = (active[s] + 1) * weight[best];
-      const rhs = (active[best] + 1) * weight[s];
-      if (lhs < rhs || (lhs === rhs && last[s] < last[best])) best = s;
+    if (!fits(table, a, exclude, among, now)) a = b;
+    else if (!fits(table, b, exclude, among, now)) b = a;
+    // Both draws unfit (only possible under a filter, and then briefly): the exact scan below finds one if any.
+    if (fits(table, a, exclude, among, now)) {
+      // b wins when (active_b + 1) / w_b < (active_a + 1) / w_a, or on a tie when it was picked less recently.
+      const lhs = (active[b] + 1) * weight[a];
+      const rhs = (active[a] + 1) * weight[b];
+      return lhs < rhs || (lhs === rhs && last[b] < last[a]) ? b : a;
     }
   }
-  if (best >= 0) last[best] = ++table.picks;
+  let best = -1;
+  for (let k = 0; k < n; k++) {
+    const s = members[k];
+    if (!fits(table, s, exclude, among, now)) continue;
+    if (best < 0) {
+      best = s;
+      continue;
+    }
+    const lhs = (active[s] + 1) * weight[best];
+    const rhs = (active[best] + 1) * weight[s];
+    if (lhs < rhs || (lhs === rhs && last[s] < last[best])) best = s;
+  }
   return best;
 }
 

@@ -139,17 +139,23 @@ export class Proxy {
   recordStatus(ep: Endpoint, status: number): void {
     if (status >= 500) {
       this.countError(ep, 'status_5xx');
+      // An answer all the same: whatever is wrong, the endpoint is not starting (outlier.ts).
+      if (this.registry.table.proven[ep.slot] === 0) this.outlier.answered(ep.slot);
       this.outlier.failure(ep);
     } else {
       this.outlier.success(ep.slot);
     }
   }
 
-  /** Counts a failed exchange with an endpoint and, when the endpoint is to blame, feeds outlier detection. */
+  /**
+   * Counts a failed exchange with an endpoint and, when the endpoint is to blame, feeds outlier detection: a refused
+   * connection separately, since from an endpoint that has never answered it means "still starting" (outlier.ts).
+   */
   recordFailure(ep: Endpoint, err: Error, connected: boolean): Failure {
     const f = classify(err, ep.address, connected);
     this.countError(ep, f.kind);
-    if (f.endpointFault) this.outlier.failure(ep);
+    if (f.kind === 'connect') this.outlier.refused(ep);
+    else if (f.endpointFault) this.outlier.failure(ep);
     return f;
   }
 }
@@ -275,6 +281,7 @@ class Exchange implements DownstreamSink, RequestFacts, UpstreamHandler, Dispatc
       (f.beforeRequest || !this.#connected || IDEMPOTENT.has(this.#down.method)) &&
       (this.body === null || this.body.received === 0);
     if (retry) {
+      // An endpoint that has answered before when there is one: a new instance may not listen yet either.
       const next = proxy.pickEndpoint(ep.service, ep.slot);
       if (next !== null && next !== ep) {
         this.#ep = null;

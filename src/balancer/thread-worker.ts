@@ -36,13 +36,7 @@ let nextSlot = -1;
 table.alloc = (): number => {
   const slot = nextSlot;
   if (slot < 0 || slot >= table.capacity) throw new RangeError(`no slot given for a new endpoint (${slot})`);
-  table.weight[slot] = 1;
-  table.state[slot] = SlotState.UP;
-  table.failures[slot] = 0;
-  table.ejections[slot] = 0;
-  table.requests[slot] = 0;
-  table.lastPick[slot] = 0;
-  table.errors.fill(0, slot * KINDS, slot * KINDS + KINDS);
+  table.reset(slot);
   return slot;
 };
 table.free = (slot: number): void => {
