@@ -33,7 +33,7 @@ export const REQUEST_LIMIT_DEFAULTS: Readonly<RequestLimits> = {
 export const VIA_VALUE = '1.1 borealis';
 
 export interface Refusal {
-  /** 501: a request transfer coding we do not implement (kind `bad_request`: REFUSAL_KINDS has no other fit). */
+  /** 501: a request transfer coding we do not implement (kind `unsupported_coding`). */
   status: 400 | 431 | 501;
   kind: RefusalKind;
   reason: string;
@@ -194,7 +194,7 @@ function checkCodings(value: string): Refusal | null {
   // RFC 9112 §6.1: a sender must not apply chunked more than once.
   if (codings.indexOf('chunked') < codings.length - 1) return refuse('bad_request', 400, 'chunked applied more than once');
   // RFC 9112 §6.1: a transfer coding we do not decode is a 501; forwarded as chunked it would corrupt the body.
-  return refuse('bad_request', 501, `transfer coding ${codings[0]} is not supported: send the body with chunked alone`);
+  return refuse('unsupported_coding', 501, `transfer coding ${codings[0]} is not supported: send the body with chunked alone`);
 }
 
 /**

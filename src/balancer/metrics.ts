@@ -144,7 +144,7 @@ export class BalancerMetrics {
     });
     new Counter({
       name: 'borealis_balancer_refused_total',
-      help: 'Requests refused before routing (bad_request, headers_too_large, no_route)',
+      help: 'Requests refused before routing (bad_request, headers_too_large, unsupported_coding, no_route)',
       labelNames: ['reason'],
       registers,
       collect() {

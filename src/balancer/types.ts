@@ -42,7 +42,7 @@ export const ErrorKindIndex: Readonly<Record<ErrorKind, number>> = Object.fromEn
 >;
 
 /** Refusals made before any endpoint is involved (per balancer, labelled by reason in metrics). */
-export const REFUSAL_KINDS = ['bad_request', 'headers_too_large', 'no_route'] as const;
+export const REFUSAL_KINDS = ['bad_request', 'headers_too_large', 'unsupported_coding', 'no_route'] as const;
 export type RefusalKind = (typeof REFUSAL_KINDS)[number];
 
 export type EndpointStateName = 'up' | 'draining' | 'ejected';

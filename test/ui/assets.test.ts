@@ -95,7 +95,7 @@ describe.each(TRANSPORTS)('the dashboard files over %s', (transport) => {
     }
     const post = await fetch(`${base}/ui`, { method: 'POST', body: '{}' });
     expect(post.status).toBe(405);
-    expect(post.headers.get('allow')).toBe('GET');
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('answers 503 naming the directory when the files are missing', async () => {
