@@ -1,5 +1,6 @@
 import { parseDocument } from 'yaml';
 import { BorealisError, ErrorCodes } from './errors.js';
+import { findDuplicateKey } from './json-duplicate-keys.js';
 import type { HttpRequest } from '../transport/index.js';
 
 export const JSON_TYPES = ['application/json'] as const;
@@ -28,11 +29,17 @@ export function parseBody(req: HttpRequest, allowYaml: boolean): unknown {
   const text = req.body.toString('utf8');
   if (text.trim() === '') throw new BorealisError(ErrorCodes.MALFORMED_BODY, 'the request body is empty');
   if (isJson) {
+    let value: unknown;
     try {
-      return JSON.parse(text) as unknown;
+      value = JSON.parse(text) as unknown;
     } catch (err) {
       throw new BorealisError(ErrorCodes.MALFORMED_BODY, `malformed JSON: ${(err as Error).message}`);
     }
+    const twice = findDuplicateKey(text);
+    if (twice !== null) {
+      throw new BorealisError(ErrorCodes.MALFORMED_BODY, `malformed JSON: ${twice} is given twice`, [{ path: twice, message: 'given twice' }]);
+    }
+    return value;
   }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
