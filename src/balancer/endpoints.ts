@@ -359,7 +359,9 @@ export class EndpointRegistry {
 
   stateOf(ep: Endpoint): EndpointStateName {
     const s = this.table.state[ep.slot];
-    return s === SlotState.DRAINING ? 'draining' : s === SlotState.EJECTED ? 'ejected' : 'up';
+    if (s === SlotState.DRAINING) return 'draining';
+    if (s === SlotState.EJECTED) return 'ejected';
+    return this.table.proven[ep.slot] === 0 ? 'starting' : 'up';
   }
 
   /** Destroys every pool (in-flight requests fail); for shutdown. */

@@ -45,7 +45,8 @@ export const ErrorKindIndex: Readonly<Record<ErrorKind, number>> = Object.fromEn
 export const REFUSAL_KINDS = ['bad_request', 'headers_too_large', 'unsupported_coding', 'no_route'] as const;
 export type RefusalKind = (typeof REFUSAL_KINDS)[number];
 
-export type EndpointStateName = 'up' | 'draining' | 'ejected';
+/** `starting`: taking requests but has never answered one yet (see outlier.ts: not ejected while it starts). */
+export type EndpointStateName = 'starting' | 'up' | 'draining' | 'ejected';
 
 /** One endpoint in a `balancer_stats` event. Counts are over the interval, except `active`, `weight`, `ejections`. */
 export interface EndpointStats {

@@ -84,7 +84,7 @@ describe('starting endpoints in the picker and outlier detection', () => {
     const [e0, e1, e2] = ['e0', 'e1', 'e2'].map((id) => reg.byId.get(id)!);
     const s = reg.services.get('s')!;
     for (let i = 0; i < 20; i++) od.refused(e0);
-    expect(reg.stateOf(e0)).toBe('up');
+    expect(reg.stateOf(e0)).toBe('starting');
     expect(reg.table.heldUntil[slots[0]]).toBe(Date.now() + REFUSED_HOLD_MS);
     expect(s.heldUntil).toBe(Date.now() + REFUSED_HOLD_MS);
 
@@ -170,8 +170,8 @@ describe.each(FRONT_ENDS)('starting endpoints through the %s front end', (front)
     const table = bal.registry.table;
     expect(eps.every((ep) => table.errors[ep.slot * ERROR_KINDS.length + ErrorKindIndex.connect] > 0)).toBe(true);
     expect(eps.map((ep) => [bal.registry.stateOf(ep), ep.ejectedTimes, table.proven[ep.slot]])).toEqual([
-      ['up', 0, 0],
-      ['up', 0, 0],
+      ['starting', 0, 0],
+      ['starting', 0, 0],
     ]);
 
     await Promise.all(starting.map((s) => s.listen()));
@@ -180,6 +180,8 @@ describe.each(FRONT_ENDS)('starting endpoints through the %s front end', (front)
       return starting.every((s) => s.received() > 0);
     }, 'traffic on the new instances');
     expect(eps.map((ep) => table.proven[ep.slot])).toEqual([1, 1]);
+    // Stats and /metrics show them as up now (starting until their first answer).
+    expect(eps.map((ep) => bal.registry.stateOf(ep))).toEqual(['up', 'up']);
   });
 
   it('answers 502 as before when only starting endpoints refuse, without ejecting them', async () => {
@@ -196,7 +198,7 @@ describe.each(FRONT_ENDS)('starting endpoints through the %s front end', (front)
       expect(r.headers['x-borealis-error']).toBe('connect');
       expect(r.body).toMatch(/^502 Bad Gateway: cannot connect to the endpoint 127\.0\.0\.1:\d+ \(ECONNREFUSED\)\n$/);
     }
-    expect(['web.0.0', 'web.1.0'].map((id) => bal.registry.stateOf(bal.registry.byId.get(id)!))).toEqual(['up', 'up']);
+    expect(['web.0.0', 'web.1.0'].map((id) => bal.registry.stateOf(bal.registry.byId.get(id)!))).toEqual(['starting', 'starting']);
     // Concurrent requests too: each gets its 502, none hangs.
     const rs = await Promise.all(Array.from({ length: 8 }, () => send(c, `${bal.url}/y`)));
     expect(rs.map((r) => r.status)).toEqual(new Array<number>(8).fill(502));

@@ -789,7 +789,7 @@ function errorCount(/** @type {unknown} */ e) {
 const addFig = (/** @type {number} */ a, /** @type {number} */ b) => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : a + b);
 const maxFig = (/** @type {number} */ a, /** @type {number} */ b) => (Number.isNaN(a) ? b : Number.isNaN(b) ? a : Math.max(a, b));
 /** @type {Record<string, number>} an endpoint in several balancers shows its worst state */
-const STATE_RANK = { up: 0, draining: 1, ejected: 2 };
+const STATE_RANK = { up: 0, starting: 1, draining: 2, ejected: 3 };
 
 // ---- the stream client -------------------------------------------------------------------------------------
 
