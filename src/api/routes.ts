@@ -6,12 +6,13 @@
  */
 import type { EventStream, EventStreamOptions } from '../events/stream.js';
 import type { Master } from '../master/index.js';
-import { AGENT_SUBPROTOCOL } from '../proto/index.js';
+import { AGENT_SUBPROTOCOL, TASK_STATES, type TaskStateName } from '../proto/index.js';
 import type { HttpResponse, HttpServer } from '../transport/index.js';
 import { mountDashboard } from '../ui/index.js';
 import { agentConnectionOf } from './agent-ws.js';
 import { parseBody } from './body.js';
 import { mountEventStream } from './events-ws.js';
+import { InvalidArgumentError } from './errors.js';
 import { checkJobSpec, checkScale } from './schema.js';
 
 export const AGENT_WS_PATH = '/v1/agents/ws';
@@ -39,9 +40,16 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
   });
   server.route('DELETE', '/v1/jobs/:name', async (req) => ok(await master.killJob(req.params.name)));
 
+  // `job=`, `state=` (one or more, comma-separated) filter; `offset=` and `limit=` page through what is left, in the
+  // listing's order; `total` counts the matches before paging, so a client knows when it has them all.
   server.route('GET', '/v1/tasks', (req) => {
     const job = req.query.get('job');
-    return ok({ tasks: master.listTasks(job === null || job === '' ? undefined : job) });
+    const q = taskQuery(req.query);
+    let tasks = master.listTasks(job === null || job === '' ? undefined : job);
+    if (q.states !== null) tasks = tasks.filter((t) => q.states!.has(t.state));
+    const total = tasks.length;
+    if (q.offset > 0 || q.limit !== null) tasks = tasks.slice(q.offset, q.limit === null ? undefined : q.offset + q.limit);
+    return ok({ tasks, total });
   });
   server.route('GET', '/v1/tasks/:id', (req) => ok(master.getTask(req.params.id)));
   server.route('POST', '/v1/tasks/:id/kill', async (req) => ok(await master.killTask(req.params.id)));
@@ -69,4 +77,32 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
     onOpen: (socket) => master.attachAgent(agentConnectionOf(socket)),
   });
   return mountEventStream(server, master, opts.events);
+}
+
+/** The most tasks one page may ask for. */
+const MAX_TASK_PAGE = 100_000;
+
+/** `state`, `offset` and `limit` of a task listing, checked (400 BRL_ERR_INVALID_ARGUMENT naming the parameter). */
+function taskQuery(query: URLSearchParams): { states: Set<TaskStateName> | null; offset: number; limit: number | null } {
+  const int = (name: string, min: number, max: number): number | null => {
+    const text = query.get(name);
+    if (text === null || text === '') return null;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number in ${min}..${max}, got ${JSON.stringify(text)}`, [{ path: name, message: `must be a whole number in ${min}..${max}` }]);
+    }
+    return n;
+  };
+  let states: Set<TaskStateName> | null = null;
+  const stateText = query.get('state');
+  if (stateText !== null && stateText !== '') {
+    states = new Set();
+    for (const s of stateText.split(',')) {
+      if (!(TASK_STATES as readonly string[]).includes(s)) {
+        throw new InvalidArgumentError(`state must be one or more of ${TASK_STATES.join(', ')}, got ${JSON.stringify(s)}`, [{ path: 'state', message: `unknown state ${JSON.stringify(s)}` }]);
+      }
+      states.add(s as TaskStateName);
+    }
+  }
+  return { states, offset: int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: int('limit', 1, MAX_TASK_PAGE) };
 }
