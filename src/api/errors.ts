@@ -30,6 +30,7 @@ export const ErrorCodes = {
   UNAVAILABLE: 'BRL_ERR_UNAVAILABLE',
   CLOSED: 'BRL_ERR_CLOSED',
   DATA_DIR_LOCKED: 'BRL_ERR_DATA_DIR_LOCKED',
+  JOURNAL_CORRUPT: 'BRL_ERR_JOURNAL_CORRUPT',
   INTERNAL: 'BRL_ERR_INTERNAL',
 } as const;
 
@@ -63,6 +64,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   BRL_ERR_UNAVAILABLE: 503,
   BRL_ERR_CLOSED: 503,
   BRL_ERR_DATA_DIR_LOCKED: 409,
+  BRL_ERR_JOURNAL_CORRUPT: 500,
   BRL_ERR_INTERNAL: 500,
 };
 
@@ -196,6 +198,22 @@ export class DataDirLockedError extends BorealisError {
         'stop it, or give this one its own --data-dir',
     );
     this.holderPid = holderPid;
+  }
+}
+
+/**
+ * The master's journal is damaged in a way no crash can cause (a bad record with intact ones after it,
+ * a damaged sealed segment, a sequence gap). Opening refuses and leaves the files untouched: repairing
+ * would silently rewind the cluster state, so an operator decides. `file` and `offset` locate the damage.
+ */
+export class JournalCorruptError extends BorealisError {
+  readonly file: string;
+  readonly offset: number;
+
+  constructor(file: string, offset: number, message: string) {
+    super(ErrorCodes.JOURNAL_CORRUPT, message);
+    this.file = file;
+    this.offset = offset;
   }
 }
 

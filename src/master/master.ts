@@ -166,6 +166,13 @@ export class Master {
     let allocator: Allocator | null = null;
     try {
       journal = await Journal.open(join(o.dataDir, 'journal'), { fsync: o.fsync });
+      const jr = journal.recovered;
+      if (jr.truncatedBytes > 0 || jr.skippedSnapshots.length > 0) {
+        // A torn tail was cut (its bytes kept aside in tornCopy) or a damaged snapshot passed over: say so, once.
+        const cut = jr.truncatedBytes > 0 ? `${jr.truncatedBytes} bytes of a torn tail cut from ${jr.file} at ${jr.offset} (kept in ${jr.tornCopy})` : '';
+        const skipped = jr.skippedSnapshots.length > 0 ? `${jr.skippedSnapshots.length} damaged snapshot(s) passed over` : '';
+        logger.warn({ recovery: jr }, `journal recovery: ${[cut, skipped].filter(Boolean).join('; ')}`);
+      }
       // Events continue after the last logged seq, in the same epoch, so stream readers resume across this restart.
       events = await EventBus.open(join(o.dataDir, 'events'), {
         ...o.eventLog,

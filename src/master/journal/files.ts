@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { BorealisError, ErrorCodes } from '../../api/errors.js';
+import { BorealisError, ErrorCodes, JournalCorruptError } from '../../api/errors.js';
 
 /** Zero-padded to 20 digits (the width of a u64) so names sort in sequence order as plain strings too. */
 export function seqName(prefix: string, seq: number, suffix: string): string {
@@ -45,6 +45,14 @@ export async function fsyncDir(dir: string): Promise<void> {
 /** A damaged or inconsistent journal (or event log: `subject`): BRL_ERR_INTERNAL naming the file and byte offset. */
 export function corruptionError(file: string, offset: number, detail: string, subject = 'journal'): BorealisError {
   return new BorealisError(ErrorCodes.INTERNAL, `${subject} corrupt: ${basename(file)} at offset ${offset}: ${detail}`);
+}
+
+/**
+ * Journal damage that open must not repair: BRL_ERR_JOURNAL_CORRUPT naming the file and byte offset,
+ * followed by what an operator can do about it. The message says the files were left as they were.
+ */
+export function journalCorruptError(file: string, offset: number, detail: string, remedy: string): JournalCorruptError {
+  return new JournalCorruptError(file, offset, `journal corrupt: ${file} at offset ${offset}: ${detail}. ${remedy}`);
 }
 
 /** An I/O failure of the journal (or `subject`); `cause` keeps the original errno error for logs. */

@@ -1,7 +1,7 @@
 import { readFile, readdir, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { BorealisError, ClosedError, InvalidArgumentError } from '../../api/errors.js';
-import { corruptionError, fsyncDir, ioError } from './files.js';
+import { fsyncDir, ioError, journalCorruptError } from './files.js';
 import { MAX_PAYLOAD_BYTES, RECORD_MAGIC, encodeFrame, encodeTextFrame } from './record.js';
 import { recover } from './recovery.js';
 import type { RecoveryReport, SegmentInfo } from './recovery.js';
@@ -171,7 +171,10 @@ export class Journal {
       const scan = scanSegment(buf.subarray(0, seg.end), seg.path, seg.firstSeq, (seq, payload) => {
         if (seq > afterSeq) records.push({ seq, payload: new Uint8Array(payload) });
       });
-      if (scan.damage) throw corruptionError(seg.path, scan.damage.offset, `${scan.damage.reason} (the file changed after open)`);
+      if (scan.damage) {
+        const { offset, reason } = scan.damage;
+        throw journalCorruptError(seg.path, offset, `${reason} (the file changed after open)`, 'Stop the master; the next open verifies the journal again.');
+      }
       yield* records;
     }
   }

@@ -1,10 +1,11 @@
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { corruptionError, fsyncDir } from './files.js';
+import { fsyncDir, journalCorruptError } from './files.js';
 import type { FrameDamage } from './record.js';
-import { SegmentWriter, parseSegmentName, scanSegment } from './segment.js';
+import { SegmentWriter, findIntactRecordAfter, parseSegmentName, scanSegment } from './segment.js';
 import { TEMP_SUFFIX, loadLatestSnapshot } from './snapshot.js';
 import type { Snapshot } from './snapshot.js';
+import { saveTornTail } from './torn-tail.js';
 
 /** What open found and repaired. */
 export interface RecoveryReport {
@@ -15,6 +16,8 @@ export interface RecoveryReport {
   /** Segment file name and byte offset of the cut, or null. */
   file: string | null;
   offset: number | null;
+  /** File name (in the journal directory) of the copy of the cut bytes, `<segment>.torn-<offset>`; or null. */
+  tornCopy: string | null;
   /** Records after the snapshot, i.e. what replay() yields. */
   records: number;
   /** Seq of the loaded snapshot; 0 when there is none. */
@@ -39,14 +42,22 @@ export interface Recovered {
   report: RecoveryReport;
 }
 
+const RESTORE = 'The journal was not modified; restore the data directory from a backup.';
+
 /**
  * Verifies every segment in order and prepares the last one for appending.
  *
- * Only the LAST segment may end in damage, and it is cut at the first bad frame: a segment is rolled
- * only after its final batch was synced, and a batch is written only after the previous one was
- * synced, so the single write that can be in flight at a crash is at the end of the last segment and
- * nothing after it was ever acknowledged. The same damage anywhere else is lost data, so it throws
- * BRL_ERR_INTERNAL naming the file and offset instead of being skipped.
+ * Only a torn tail is repaired: damage in the LAST segment after which no intact record follows. A
+ * segment is rolled only after its final batch was synced, and a batch is written only after the
+ * previous one was synced, so the single write that can be in flight at a crash is at the end of the
+ * last segment and nothing after it was ever acknowledged. That tail is copied aside (torn-tail.ts)
+ * and then cut.
+ *
+ * Everything else is lost or damaged acknowledged data: damage in a sealed segment, a gap in the
+ * sequence, or damage in the last segment with intact records after it (a crash cannot write past
+ * the garbage it leaves, bytes were changed in place). Cutting there would rewind the cluster state
+ * and hand out used seqs again, so it throws BRL_ERR_JOURNAL_CORRUPT naming the file and offset and
+ * modifies nothing: no segment is touched before every one has verified.
  */
 export async function recover(dir: string, fsync: boolean): Promise<Recovered> {
   await createDir(dir, fsync);
@@ -66,6 +77,7 @@ export async function recover(dir: string, fsync: boolean): Promise<Recovered> {
     reason: null,
     file: null,
     offset: null,
+    tornCopy: null,
     records: 0,
     snapshotSeq: snapSeq,
     lastSeq: 0,
@@ -81,20 +93,33 @@ export async function recover(dir: string, fsync: boolean): Promise<Recovered> {
     if (firstSeq !== expected && !(firstSeq > expected && firstSeq <= snapSeq + 1)) {
       const why = firstSeq > expected ? 'records are missing and no snapshot covers them' : 'it overlaps the previous segment';
       const snapNote = latest.skipped.length > 0 ? ` (unreadable snapshot: ${latest.skipped[0].file})` : '';
-      throw corruptionError(path, 0, `segment starts at seq ${firstSeq} but ${expected} was expected: ${why}${snapNote}`);
+      throw journalCorruptError(path, 0, `segment starts at seq ${firstSeq} but ${expected} was expected: ${why}${snapNote}`, RESTORE);
     }
     const buf = await readFile(path);
     const scan = scanSegment(buf, path, firstSeq, (seq) => {
       if (seq > snapSeq) report.records++;
     });
     if (scan.damage) {
-      if (i !== segs.length - 1) {
-        throw corruptionError(path, scan.damage.offset, `${scan.damage.reason} in a sealed segment (not the last one)`);
+      const { offset, reason } = scan.damage;
+      const later = segs.slice(i + 1).map((s) => s.name);
+      if (later.length > 0) {
+        throw journalCorruptError(path, offset, `${reason} at seq ${scan.lastSeq + 1} in a sealed segment (not the last one)`, remedy(path, offset, scan, later));
       }
+      const intact = findIntactRecordAfter(buf, offset, scan.lastSeq + 1);
+      if (intact) {
+        throw journalCorruptError(
+          path,
+          offset,
+          `${reason} at seq ${scan.lastSeq + 1}, but an intact record (seq ${intact.seq}) follows at offset ${intact.offset}: ` +
+            'damaged in place, not a torn write',
+          remedy(path, offset, scan, later),
+        );
+      }
+      report.tornCopy = await saveTornTail(path, offset, buf.subarray(offset), fsync);
       report.truncatedBytes = buf.length - scan.end;
-      report.reason = scan.damage.reason;
+      report.reason = reason;
       report.file = name;
-      report.offset = scan.damage.offset;
+      report.offset = offset;
     }
     segments.push({ path, firstSeq, end: scan.end });
     expected = scan.lastSeq + 1;
@@ -117,6 +142,16 @@ export async function recover(dir: string, fsync: boolean): Promise<Recovered> {
     segments.push({ path: active.path, firstSeq: active.firstSeq, end: 0 });
   }
   return { segments, active, snapshot: latest.snapshot, report };
+}
+
+/** What an operator can do about damage at `offset` of `path`, given the segments after it. */
+function remedy(path: string, offset: number, scan: { count: number; lastSeq: number }, later: string[]): string {
+  const moveLater = later.length > 0 ? `, and move the ${later.length} later segment(s) (${later[0]} on) out of the directory` : '';
+  return (
+    'The journal was not modified. Restore the data directory from a backup, or, to keep what precedes the ' +
+    `damage (this segment's ${scan.count} intact record(s)) and lose every record from seq ${scan.lastSeq + 1} on: ` +
+    `stop, keep a copy of ${path}, cut it with \`truncate -s ${offset}\`${moveLater}, then restart.`
+  );
 }
 
 /** mkdir -p, then sync each new directory's parent so the directories themselves survive a crash. */

@@ -1,8 +1,8 @@
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { corruptionError, fsyncDir, parseSeqName, seqName, writeFully } from './files.js';
-import { RECORD_MAGIC, decodeFrame } from './record.js';
+import { fsyncDir, journalCorruptError, parseSeqName, seqName, writeFully } from './files.js';
+import { HEADER_BYTES, RECORD_MAGIC, decodeFrame } from './record.js';
 import type { FrameDamage } from './record.js';
 
 /** A segment is named after the first sequence number it holds (or will hold, while empty). */
@@ -41,13 +41,40 @@ export function scanSegment(
     const frame = decodeFrame(buf, off, RECORD_MAGIC);
     if (!frame.ok) return { end: off, count: expected - firstSeq, lastSeq: expected - 1, damage: { offset: off, reason: frame.damage } };
     if (frame.seq !== expected) {
-      throw corruptionError(file, off, `record has seq ${frame.seq}, expected ${expected} (sequence not continuous)`);
+      throw journalCorruptError(
+        file,
+        off,
+        `record has seq ${frame.seq}, expected ${expected} (sequence not continuous)`,
+        'The journal was not modified; restore the data directory from a backup.',
+      );
     }
     onRecord?.(frame.seq, frame.payload);
     expected++;
     off = frame.next;
   }
   return { end: off, count: expected - firstSeq, lastSeq: expected - 1, damage: null };
+}
+
+const MAGIC_BYTES = Buffer.alloc(4);
+MAGIC_BYTES.writeUInt32LE(RECORD_MAGIC);
+
+/**
+ * The first intact record after the damaged frame at `damageOffset`, or null. This is what tells a torn
+ * tail from corruption: a crash can only garble the end of what was written, so a record that still
+ * verifies after the damage means bytes were damaged in place. Candidates are found by their magic
+ * (Buffer#indexOf is native, so even a 64 MiB segment scans fast) and must pass the CRC and carry a seq
+ * that could follow `expectedSeq` there: k frames of at least HEADER_BYTES each fit between the damage
+ * and the candidate, so its seq is at most expectedSeq + k. That bound keeps a frame-shaped run of bytes
+ * inside a payload from passing as a record.
+ */
+export function findIntactRecordAfter(buf: Buffer, damageOffset: number, expectedSeq: number): { offset: number; seq: number } | null {
+  for (let at = buf.indexOf(MAGIC_BYTES, damageOffset + 1); at !== -1; at = buf.indexOf(MAGIC_BYTES, at + 1)) {
+    const frame = decodeFrame(buf, at, RECORD_MAGIC);
+    if (!frame.ok) continue;
+    const maxSeq = expectedSeq + Math.floor((at - damageOffset) / HEADER_BYTES);
+    if (frame.seq >= expectedSeq && frame.seq <= maxSeq) return { offset: at, seq: frame.seq };
+  }
+  return null;
 }
 
 /** The one segment being appended to. Writes are positional at `size`, so the offset is always known. */

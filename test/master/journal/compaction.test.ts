@@ -101,7 +101,7 @@ describe('Journal compaction', () => {
     buf[21] ^= 0xff; // inside the payload
     await writeFile(snap, buf);
     await expect(fx.open(dir, SMALL)).rejects.toMatchObject({
-      code: 'BRL_ERR_INTERNAL',
+      code: 'BRL_ERR_JOURNAL_CORRUPT',
       message: expect.stringMatching(/seg-0+23\.log at offset 0: .*records are missing.*unreadable snapshot: snap-0+25\.snap/),
     });
   });
