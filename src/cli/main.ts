@@ -157,6 +157,9 @@ export async function main(argv: readonly string[] = process.argv): Promise<neve
     });
   }
   const code = await runCli(argv);
+  // A pipe takes 64 KiB at a time; what it has not taken yet is queued in the stream, and process.exit would drop
+  // it (`borealis tasks --json | wc -c` stopped at 65536). Wait until stdout and stderr have handed everything over.
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((resolve) => s.write('', () => resolve()))));
   process.exit(code);
 }
 
