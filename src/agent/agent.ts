@@ -33,9 +33,10 @@ import { reapOrphans } from './orphan-reaper.js';
 import { SandboxGc } from './sandbox-gc.js';
 import type { SandboxGcOptions } from './sandbox-gc.js';
 import type { StatusRetryOptions } from './status-updates.js';
-import { ExecutorTask, UNKNOWN_TASK_KILLED, makeStatus } from './task.js';
+import { AGENT_STOPPED_REASON, ExecutorTask, UNKNOWN_TASK_KILLED, makeStatus } from './task.js';
 import type { StatusFields, TaskContext } from './task.js';
 import { sharedTimers } from './timers.js';
+import { DirLock } from '../util/dir-lock.js';
 
 export interface AgentOptions {
   /** `host:port` of the master. */
@@ -112,12 +113,14 @@ export class Agent {
   readonly #ctx: TaskContext;
   readonly #log: (line: string) => void;
   readonly #gc: SandboxGc;
+  readonly #lock: DirLock;
   #stopping = false;
   #stopped: Promise<void> | undefined;
 
   /**
-   * Checks the options, kills the tasks an earlier run of this agent left running (see orphan-reaper.ts), picks the
-   * isolation, and starts connecting; resolves before registration (see whenRegistered).
+   * Checks the options, locks the work dir, kills the tasks an earlier run of this agent left running (see
+   * orphan-reaper.ts), picks the isolation, and starts connecting; resolves before registration (see
+   * whenRegistered). Refused with WorkDirLockedError while another live agent holds the work dir.
    */
   static async start(opts: AgentOptions): Promise<Agent> {
     const o = checkOptions(opts);
@@ -125,6 +128,18 @@ export class Agent {
     const workDir = path.resolve(o.workDir);
     const sandboxRoot = path.join(workDir, 'sandboxes');
     await mkdir(sandboxRoot, { recursive: true });
+    // First, before anything in the work dir is read or touched: a second agent on it would register the same agent
+    // id (the master would flip between the two connections) and would take the first one's tasks for orphans.
+    const lock = await DirLock.acquire(workDir, 'agent');
+    try {
+      return await Agent.#startLocked(o, offer, workDir, sandboxRoot, lock);
+    } catch (err) {
+      await lock.release();
+      throw err;
+    }
+  }
+
+  static async #startLocked(o: FilledOptions, offer: AgentOffer, workDir: string, sandboxRoot: string, lock: DirLock): Promise<Agent> {
     const hostname = o.hostname ?? os.hostname();
     const agentId = o.agentId !== undefined ? checkAgentId(o.agentId) : await loadOrCreateAgentId(workDir, hostname);
     // Before registering, so the Register lists none of them and the master counts them lost; and before isolation
@@ -132,7 +147,7 @@ export class Agent {
     const checkpointDir = path.join(workDir, CHECKPOINT_DIR);
     await reapOrphans({ dir: checkpointDir, log: o.logger });
     const detection = await detectIsolator({ agentId, ...(o.isolation === 'rss-poll' ? { allow: ['rss-poll'] as const } : {}) });
-    const agent = new Agent(o, { agentId, hostname, workDir, sandboxRoot, checkpointDir, offer, isolator: detection.isolator, summary: detection.summary });
+    const agent = new Agent(o, { agentId, hostname, workDir, sandboxRoot, checkpointDir, offer, isolator: detection.isolator, summary: detection.summary, lock });
     const r = offer.resources;
     agent.#log(`agent ${agentId} on ${hostname}, advertising ${agent.advertiseIp}`);
     agent.#log(`isolation: ${detection.summary}`);
@@ -158,8 +173,10 @@ export class Agent {
       offer: AgentOffer;
       isolator: Isolator;
       summary: string;
+      lock: DirLock;
     },
   ) {
+    this.#lock = parts.lock;
     this.agentId = parts.agentId;
     this.hostname = parts.hostname;
     this.advertiseIp = o.advertiseIp;
@@ -228,10 +245,13 @@ export class Agent {
   }
 
   /**
-   * Stops the agent. With `killTasks`, every task is killed (its grace period applies) and the master gets a
-   * bounded chance to acknowledge the KILLED updates; without, tasks keep running unsupervised (their processes
-   * are detached and outlive the agent) until the next start of an agent on the same work dir kills them, as it
-   * kills those of an agent that died. Then the connection closes and the isolator removes its cgroup root.
+   * Stops the agent. First the master is told the agent is leaving, so that it places nothing more here (Nomad
+   * drains a node that shuts down). With `killTasks`, every task is killed (its grace period applies) and reported
+   * LOST (agent_stopped), so the master reschedules it as after an agent loss, spending no batch retry (Mesos
+   * reports TASK_LOST/GONE for tasks of an agent that shuts down); the master gets a bounded chance to acknowledge
+   * those updates. Without, tasks keep running unsupervised (their processes are detached and outlive the agent)
+   * until the next start of an agent on the same work dir kills them, as it kills those of an agent that died.
+   * Then the connection closes, the isolator removes its cgroup root, and the work dir is unlocked.
    */
   stop(opts: { killTasks: boolean }): Promise<void> {
     this.#stopped ??= this.#stop(opts.killTasks);
@@ -240,21 +260,27 @@ export class Agent {
 
   async #stop(killTasks: boolean): Promise<void> {
     this.#stopping = true;
+    this.#conn.leave(killTasks ? 'agent stopping; its tasks are killed' : 'agent stopping; its tasks are left running');
     const tasks = [...this.#tasks.values()];
     if (killTasks) {
       this.#log(`stopping: killing ${tasks.filter((t) => !t.terminal).length} task(s)`);
-      await Promise.all(tasks.map((t) => t.kill()));
+      await Promise.all(tasks.map((t) => t.stopWithAgent()));
       await this.#conn.flush(STOP_FLUSH_MS);
     } else {
       this.#log(`stopping: leaving ${tasks.filter((t) => !t.terminal).length} task(s) running`);
       for (const t of tasks) t.detach();
     }
-    await this.#conn.close();
-    await this.#gc.idle();
     try {
-      await this.#isolator.close();
-    } catch (err) {
-      this.#log(`isolation cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+      await this.#conn.close();
+      await this.#gc.idle();
+      try {
+        await this.#isolator.close();
+      } catch (err) {
+        this.#log(`isolation cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    } finally {
+      // Last: until here this agent's tasks and cgroups were still its own business.
+      await this.#lock.release();
     }
     this.#log('stopped');
   }
@@ -299,7 +325,8 @@ export class Agent {
       return;
     }
     if (this.#stopping) {
-      this.#sendBare(info.taskId, { state: 'failed', reason: 'failed_to_start', message: 'the agent is stopping' });
+      // Placed before the master heard of the leave: not the task's failure, so lost (rescheduled, no retry spent).
+      this.#sendBare(info.taskId, { state: 'lost', reason: AGENT_STOPPED_REASON, message: 'the agent is stopping' });
       return;
     }
     const task = new ExecutorTask(info, this.#ctx);

@@ -94,6 +94,8 @@ export class MasterConnection {
   #lastError: string | undefined;
   #registrations = 0;
   #waiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  /** Set by leave(): said again after any re-registration, since the master forgets it when the agent registers. */
+  #leaving: string | undefined;
 
   constructor(opts: MasterConnectionOptions) {
     this.url = masterUrl(opts.master);
@@ -139,6 +141,15 @@ export class MasterConnection {
   /** Queues a status update; it is sent now if registered, else after the next registration. */
   sendStatus(status: TaskStatusMsg): void {
     this.updates.push(status);
+  }
+
+  /**
+   * Tells the master this agent is going away, so that it places nothing more here (see Leaving in borealis.proto).
+   * Sent now if registered, and again after every later registration (the master clears it on a Register).
+   */
+  leave(reason: string): void {
+    this.#leaving = reason;
+    if (this.#state === 'registered') this.#write({ leaving: { reason } });
   }
 
   /** Waits (bounded) until every queued update is acknowledged, while registered; for a clean stop. */
@@ -272,6 +283,8 @@ export class MasterConnection {
       this.#handlers.registered({ agentId: reg.agentId ?? '', heartbeatIntervalMs: this.#heartbeatMs, killTasks: reg.killTasks ?? [] }),
     );
     if (first) {
+      // Before the resends: the master learns the agent is leaving before the lost updates that follow from it.
+      if (this.#leaving !== undefined) this.#write({ leaving: { reason: this.#leaving } });
       // After the owner saw kill_tasks, so the resends go out before anything the kills will report.
       this.updates.online();
       for (const w of this.#waiters.splice(0)) w.resolve();

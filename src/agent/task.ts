@@ -4,8 +4,10 @@
  * Every launched task reports, in this order:
  *   STARTING                      as soon as the launch is accepted (before anything is spawned);
  *   RUNNING                       once spawned (no health check), or once the first check passes (healthy=true);
- *   one of FINISHED | FAILED | KILLED, exactly once, last.
+ *   one of FINISHED | FAILED | KILLED | LOST, exactly once, last.
  * RUNNING is skipped when the task ends before it (failed_to_start, exited or killed while starting).
+ * LOST (reason agent_stopped) is a task the agent killed because the agent itself is stopping: the task did not
+ * fail and nobody asked for it to end, so the master reschedules it as after an agent loss, spending no retry.
  */
 import { constants as osConstants } from 'node:os';
 import { InvalidArgumentError, isBorealisError } from '../api/errors.js';
@@ -39,7 +41,10 @@ export interface TaskContext {
 }
 
 /** Where a task is in its life on this agent; the last status reported says the same on the wire. */
-export type TaskPhase = 'starting' | 'running' | 'finished' | 'failed' | 'killed';
+export type TaskPhase = 'starting' | 'running' | 'finished' | 'failed' | 'killed' | 'lost';
+
+/** The reason of a task killed because its agent is stopping (reported LOST). */
+export const AGENT_STOPPED_REASON = 'agent_stopped';
 
 export class ExecutorTask {
   readonly taskId: string;
@@ -54,6 +59,8 @@ export class ExecutorTask {
   #deadline: Timer | undefined;
   #everHealthy = false;
   #lastProbe: ProbeResult | undefined;
+  /** Who asked first for the task to end: a KillTask (or the agent for the master), or the agent's own stop. */
+  #killedBy: 'request' | 'agent_stop' | undefined;
   readonly #ctx: TaskContext;
 
   constructor(info: TaskInfoMsg, ctx: TaskContext) {
@@ -78,7 +85,7 @@ export class ExecutorTask {
   }
 
   get terminal(): boolean {
-    return this.#phase === 'finished' || this.#phase === 'failed' || this.#phase === 'killed';
+    return this.#phase === 'finished' || this.#phase === 'failed' || this.#phase === 'killed' || this.#phase === 'lost';
   }
 
   get pid(): number | undefined {
@@ -132,8 +139,21 @@ export class ExecutorTask {
 
   /** SIGTERM, grace, SIGKILL to the whole group; ends KILLED. A no-op once the task has ended. */
   kill(graceMs?: number): Promise<void> {
+    return this.#kill('request', graceMs);
+  }
+
+  /**
+   * As kill(), for the agent's own shutdown: ends LOST (agent_stopped) rather than KILLED, unless a kill was
+   * already asked for (then it stays KILLED) or the task ends by itself first.
+   */
+  stopWithAgent(): Promise<void> {
+    return this.#kill('agent_stop', undefined);
+  }
+
+  #kill(by: 'request' | 'agent_stop', graceMs: number | undefined): Promise<void> {
     const runner = this.#runner;
     if (runner === undefined || this.terminal) return Promise.resolve();
+    this.#killedBy ??= by;
     this.#stopHealthCheck();
     return runner.kill('killed', graceMs === undefined ? {} : { gracePeriodMs: graceMs }).then(() => undefined);
   }
@@ -188,7 +208,13 @@ export class ExecutorTask {
 
   #onExit(result: ExitResult): void {
     this.#stopHealthCheck();
-    this.#end(statusOfExit(result, this.#lastProbe));
+    const fields = statusOfExit(result, this.#lastProbe);
+    if (this.#killedBy === 'agent_stop' && fields.state === 'killed') {
+      fields.state = 'lost';
+      fields.reason = AGENT_STOPPED_REASON;
+      fields.message = `the agent stopped (${fields.message ?? 'task killed'})`;
+    }
+    this.#end(fields);
   }
 
   #end(fields: StatusFields): void {

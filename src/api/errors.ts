@@ -30,6 +30,7 @@ export const ErrorCodes = {
   UNAVAILABLE: 'BRL_ERR_UNAVAILABLE',
   CLOSED: 'BRL_ERR_CLOSED',
   DATA_DIR_LOCKED: 'BRL_ERR_DATA_DIR_LOCKED',
+  WORK_DIR_LOCKED: 'BRL_ERR_WORK_DIR_LOCKED',
   JOURNAL_CORRUPT: 'BRL_ERR_JOURNAL_CORRUPT',
   INTERNAL: 'BRL_ERR_INTERNAL',
 } as const;
@@ -64,6 +65,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = {
   BRL_ERR_UNAVAILABLE: 503,
   BRL_ERR_CLOSED: 503,
   BRL_ERR_DATA_DIR_LOCKED: 409,
+  BRL_ERR_WORK_DIR_LOCKED: 409,
   BRL_ERR_JOURNAL_CORRUPT: 500,
   BRL_ERR_INTERNAL: 500,
 };
@@ -214,6 +216,20 @@ export class JournalCorruptError extends BorealisError {
     super(ErrorCodes.JOURNAL_CORRUPT, message);
     this.file = file;
     this.offset = offset;
+  }
+}
+
+/** Another live agent holds the work directory (two agents on one directory share one agent id). */
+export class WorkDirLockedError extends BorealisError {
+  readonly holderPid: number | null;
+
+  constructor(workDir: string, holderPid: number | null) {
+    super(
+      ErrorCodes.WORK_DIR_LOCKED,
+      `work directory ${workDir} is in use by ${holderPid === null ? 'another agent' : `another agent (pid ${holderPid})`}: ` +
+        'stop it, or give this one its own --work-dir',
+    );
+    this.holderPid = holderPid;
   }
 }
 

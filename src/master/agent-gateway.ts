@@ -63,6 +63,8 @@ export class AgentGateway {
   private readonly sessions = new Set<AgentSession>();
   /** Agents that had tasks when the master restarted and have not re-registered yet. */
   private readonly provisional = new Set<string>();
+  /** Agents that said they are shutting down (Leaving): marked down for placement until they register again. */
+  private readonly leaving = new Set<string>();
   private sweepTimer: NodeJS.Timeout | null;
   private graceTimer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -197,6 +199,8 @@ export class AgentGateway {
     a.lastSeenAt = performance.now(); // any frame is a sign of life
     if (msg.heartbeat) {
       a.lastHeartbeatAt = Date.now();
+    } else if (msg.leaving) {
+      this.onLeaving(a, msg.leaving.reason || 'shutting down');
     } else if (msg.status) {
       if (!msg.status.status) this.protocolError(session, ErrorCodes.PROTOCOL, 'status update without a status', false);
       else this.onStatus(a, session, msg.status.status);
@@ -268,7 +272,9 @@ export class AgentGateway {
     } else {
       if (a.session && a.session !== session) this.retire(a.session, AgentCloseCode.SUPERSEDED, 'the agent registered over a newer connection');
       kind = a.state === 'lost' ? 'returned' : 'reconnected';
-      if (kind === 'returned') {
+      // A (new run of an) agent that had left takes placements again; it says Leaving again if it still is.
+      const hadLeft = this.leaving.delete(id);
+      if (kind === 'returned' || hadLeft) {
         if (a.draining) allocator.drainNode(id);
         else allocator.activateNode(id);
       }
@@ -311,6 +317,18 @@ export class AgentGateway {
     });
     this.host.log.info({ agent: id, kind, kept: plan.keep.length, lost: plan.missing.length, killed: plan.kill.length }, 'agent registered');
     this.host.wakePlacement('topology');
+  }
+
+  /**
+   * The agent is shutting down: nothing new goes there. Its tasks stay as they are; it reports them as they end
+   * (LOST, agent_stopped, when it kills them), and the failure detector handles it if it goes silent first. Not a
+   * drain: that is an operator's mark and outlives the agent; this ends with the agent's next registration.
+   */
+  private onLeaving(a: AgentRecord, reason: string): void {
+    if (a.state === 'lost' || this.leaving.has(a.id)) return;
+    this.leaving.add(a.id);
+    this.host.allocator.markNodeDown(a.id);
+    this.host.log.info({ agent: a.id, reason }, 'agent leaving: no new placements');
   }
 
   // ---- status updates -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import { NEW_EVENT_LOG } from '../events/log.js';
 import type { MasterMessage, TaskStateName } from '../proto/index.js';
 import type { AgentConnection } from './agent-connection.js';
 import { AgentGateway, DEFAULT_KILL_GRACE_MS } from './agent-gateway.js';
-import { DataDirLock } from './data-dir-lock.js';
+import { DirLock as DataDirLock } from '../util/dir-lock.js';
 import { Holdings } from './holdings.js';
 import { taskRequestOf } from './task-request.js';
 import { Journal, type JournalStats } from './journal/index.js';

@@ -82,6 +82,7 @@ export interface AgentMessage {
   register?: RegisterMsg;
   heartbeat?: { seq?: number; usage?: TaskUsageMsg[] };
   status?: { status: TaskStatusMsg };
+  leaving?: { reason?: string };
 }
 export interface MasterMessage {
   registered?: { agentId: string; heartbeatIntervalMs?: number; killTasks?: string[] };

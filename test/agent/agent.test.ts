@@ -294,7 +294,7 @@ describe('Agent: running tasks', () => {
     expect(master.lastOf('missing-binary')!.status.message).toMatch(/not found/);
   });
 
-  it('stop({ killTasks: true }) kills every task and reports them KILLED before closing', async () => {
+  it('stop({ killTasks: true }) says Leaving, then kills every task and reports them LOST (agent_stopped) before closing', async () => {
     const master = await startMaster();
     const { agent } = await startAgent(master);
     await agent.whenRegistered();
@@ -304,7 +304,12 @@ describe('Agent: running tasks', () => {
     const pid = await runningPid(agent, info.taskId);
     await agent.stop({ killTasks: true });
     expect(isAlive(pid)).toBe(false);
-    expect(master.statesOf(info.taskId)).toEqual(['starting', 'running', 'killed']);
+    expect(master.statesOf(info.taskId)).toEqual(['starting', 'running', 'lost']);
+    expect(master.lastOf(info.taskId)!.status).toMatchObject({ reason: 'agent_stopped' });
+    // The master heard the agent was leaving before the task's end, so it placed nothing more there meanwhile.
+    const kinds = master.conns.at(-1)!.messages.map((m) => (m.leaving ? 'leaving' : m.status?.status.state === taskStateToWire('lost') ? 'lost' : 'other'));
+    expect(kinds.indexOf('leaving')).toBeGreaterThanOrEqual(0);
+    expect(kinds.indexOf('leaving')).toBeLessThan(kinds.indexOf('lost'));
     expect(agent.state).toBe('closed');
   });
 });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DataDirLock, LOCK_FILE } from '../../src/master/data-dir-lock.js';
+import { DirLock as DataDirLock, LOCK_FILE, isLiveHolder } from '../../src/util/dir-lock.js';
+import type { ProcStat } from '../../src/agent/isolation/proc.js';
 import { masterFixture } from './helpers.js';
 
 const fx = masterFixture();
@@ -88,5 +89,44 @@ describe('one master per data directory', () => {
     await lock.release();
     await lock.release();
     expect((await lockOf(dir)).token).toBe('someone-else');
+  });
+});
+
+describe('who counts as the holder', () => {
+  const stat = (state: string, startTicks: number): ProcStat => ({ pid: process.pid, state, ppid: 1, pgrp: process.pid, cpuSeconds: 0, childCpuSeconds: 0, rssPages: 0, startTicks });
+  // This process stands for the holder: it answers kill(pid, 0); what /proc says of it is what varies.
+  const holder = { pid: process.pid, start: 42 };
+
+  it('a zombie (killed, not yet reaped) is not a holder', async () => {
+    expect(await isLiveHolder(holder, async () => stat('S', 42))).toBe(true);
+    expect(await isLiveHolder(holder, async () => stat('Z', 42))).toBe(false);
+    expect(await isLiveHolder(holder, async () => stat('X', 42))).toBe(false);
+    // Also when the lock recorded no start time (written where /proc was missing).
+    expect(await isLiveHolder({ pid: process.pid, start: null }, async () => stat('Z', 42))).toBe(false);
+  });
+
+  it('a recycled pid is not a holder; without /proc a live pid is', async () => {
+    expect(await isLiveHolder(holder, async () => stat('R', 43))).toBe(false);
+    expect(await isLiveHolder(holder, async () => undefined)).toBe(true);
+  });
+
+  it('a zombie holder is taken over', async () => {
+    const dir = await fx.tempDir();
+    // A real unreaped child: `sh` backgrounds a child and then execs a sleeper, which never waits for it. The child
+    // outlives the exec by a second, so it is the sleeper, not the shell (which would reap it), that it dies under.
+    const parent = spawn('sh', ['-c', 'sh -c "sleep 1; exit 0" & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(parent);
+    const zombiePid = Number((await new Promise<Buffer>((r) => parent.stdout!.once('data', r))).toString().trim());
+    let state = '';
+    for (let i = 0; i < 1000 && state !== 'Z'; i++) {
+      const text = await readFile(`/proc/${zombiePid}/stat`, 'utf8');
+      state = text.slice(text.lastIndexOf(')') + 2).split(' ')[0]!;
+      if (state !== 'Z') await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(state).toBe('Z');
+    await writeFile(join(dir, LOCK_FILE), JSON.stringify({ pid: zombiePid, start: startTime(zombiePid), token: 'killed' }));
+    const lock = await DataDirLock.acquire(dir);
+    expect((await lockOf(dir)).pid).toBe(process.pid);
+    await lock.release();
   });
 });

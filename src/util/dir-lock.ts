@@ -2,23 +2,35 @@ import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readProcStat } from '../agent/isolation/proc.js';
-import { DataDirLockedError } from '../api/errors.js';
+import type { ProcStat } from '../agent/isolation/proc.js';
+import { DataDirLockedError, WorkDirLockedError } from '../api/errors.js';
+import type { BorealisError } from '../api/errors.js';
 
 /**
- * One master per data directory. Two masters on one directory both append to the journal and the event log, and
- * the next start finds both damaged (the event history is cut at a new epoch). So a master holds `<dataDir>/LOCK`,
- * created exclusively, for as long as it is open; a second one is refused, naming the holder.
+ * One process per directory: a master's data directory (two masters both append to the journal and the event log,
+ * and the next start finds both damaged), an agent's work directory (two agents register one agent id, and the
+ * master flips between their connections, losing tasks). So the owner holds `<dir>/LOCK`, created exclusively, for
+ * as long as it is open; a second one is refused, naming the holder.
  *
- * A master that crashed leaves its LOCK behind: a lock whose process is gone is stale and taken over. A pid alone
+ * A process that crashed leaves its LOCK behind: a lock whose process is gone is stale and taken over. A pid alone
  * would not tell a recycled pid from the holder, so the file also records the holder's start time (/proc, field 22,
  * in clock ticks since boot) and a lock counts as held only while a process with that pid and that start time
- * lives. Where /proc is missing, a live pid counts as the holder (errs on the side of refusing).
+ * lives. A zombie (killed, not yet reaped by its parent) is gone: it answers kill(pid, 0) but will never run again.
+ * Where /proc is missing, a live pid counts as the holder (errs on the side of refusing).
  *
- * Two masters taking over the same stale lock at the same instant could both win (the takeover is a rename, then
- * a link, and the other's rename can land between them); a crashed master restarted twice at once on one
+ * Two processes taking over the same stale lock at the same instant could both win (the takeover is a rename, then
+ * a link, and the other's rename can land between them); a crashed owner restarted twice at once on one
  * directory is the only way to get there.
  */
 export const LOCK_FILE = 'LOCK';
+
+/** Who locks the directory: picks the error a refused second owner gets (it names the flag to change). */
+export type DirOwner = 'master' | 'agent';
+
+const REFUSAL: Readonly<Record<DirOwner, (dir: string, holderPid: number | null) => BorealisError>> = {
+  master: (dir, pid) => new DataDirLockedError(dir, pid),
+  agent: (dir, pid) => new WorkDirLockedError(dir, pid),
+};
 
 interface LockContent {
   pid: number;
@@ -28,7 +40,7 @@ interface LockContent {
   token: string;
 }
 
-export class DataDirLock {
+export class DirLock {
   private released = false;
 
   private constructor(
@@ -36,9 +48,12 @@ export class DataDirLock {
     private readonly token: string,
   ) {}
 
-  /** Takes the directory's lock (the directory must exist), or throws DataDirLockedError naming the holder. */
-  static async acquire(dataDir: string): Promise<DataDirLock> {
-    const file = join(dataDir, LOCK_FILE);
+  /**
+   * Takes the directory's lock (the directory must exist), or throws naming the holder: DataDirLockedError for a
+   * master (the default), WorkDirLockedError for an agent.
+   */
+  static async acquire(dir: string, owner: DirOwner = 'master'): Promise<DirLock> {
+    const file = join(dir, LOCK_FILE);
     const mine: LockContent = { pid: process.pid, start: await startTimeOf(process.pid), token: randomBytes(8).toString('hex') };
     // The content goes to a file of our own first and is then linked in as LOCK (link fails if LOCK exists): a
     // LOCK is complete from the moment it exists, so nobody reads a half-written one and takes it for stale.
@@ -55,12 +70,12 @@ export class DataDirLock {
       for (let attempt = 0; attempt < 2; attempt++) {
         try {
           await link(temp, file);
-          return new DataDirLock(file, mine.token);
+          return new DirLock(file, mine.token);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
         const holder = await readLock(file);
-        if (holder !== null && (await isHolder(holder))) throw new DataDirLockedError(dataDir, holder.pid);
+        if (holder !== null && (await isLiveHolder(holder))) throw REFUSAL[owner](dir, holder.pid);
         // Stale (its process is gone) or unreadable (not one of ours): move it aside, retry.
         const aside = `${file}.stale-${process.pid}-${mine.token}`;
         await rename(file, aside).catch(ignoreMissing);
@@ -70,7 +85,7 @@ export class DataDirLock {
       await unlink(temp).catch(ignoreMissing);
     }
     const holder = await readLock(file);
-    throw new DataDirLockedError(dataDir, holder?.pid ?? null);
+    throw REFUSAL[owner](dir, holder?.pid ?? null);
   }
 
   /** Gives the lock up. Removes the file only while it is still this holder's. Idempotent. */
@@ -92,16 +107,25 @@ async function readLock(file: string): Promise<LockContent | null> {
   }
 }
 
-async function isHolder(holder: LockContent): Promise<boolean> {
+/**
+ * Whether the process a lock names still holds it: it exists, is not a zombie, and (when the lock recorded one) has
+ * the recorded start time. `readStat` is /proc by default; tests pass their own.
+ */
+export async function isLiveHolder(
+  holder: { pid: number; start: number | null },
+  readStat: (pid: number) => Promise<ProcStat | undefined> = readProcStat,
+): Promise<boolean> {
   try {
     process.kill(holder.pid, 0);
   } catch (err) {
     // EPERM: it exists but belongs to another user, which is still a holder.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  if (holder.start === null) return true;
-  const now = await startTimeOf(holder.pid);
-  return now === null || now === holder.start;
+  const stat = await readStat(holder.pid);
+  if (stat === undefined) return true; // no /proc (or it exited this instant): the live pid decides
+  // Z: exited, waiting for its parent to reap it (a master restarted right after kill -9 sees this); X: being reaped.
+  if (stat.state === 'Z' || stat.state === 'X') return false;
+  return holder.start === null || !Number.isFinite(stat.startTicks) || stat.startTicks === holder.start;
 }
 
 async function startTimeOf(pid: number): Promise<number | null> {
