@@ -84,6 +84,21 @@ describe('TaskRunner: commands', () => {
     expect(await readFile(path.join(r.sandbox, 'stderr'), 'utf8')).toBe('oops\n');
   });
 
+  it('keeps stdout bounded: past maxLogBytes the file moves to stdout.1 and the task writes on into an empty one', async () => {
+    const r = runner(spec({ shell: "head -c 200000 /dev/zero | tr '\\0' x; sleep 0.5; echo tail; sleep 30" }), { maxLogBytes: 64 * 1024 });
+    await r.start();
+    const previous = path.join(r.sandbox, 'stdout.1');
+    await waitFor(async () => (await readIfExists(previous)).length >= 200_000, 'the big output rotated to stdout.1');
+    await waitForOutput(r, 'tail');
+    // The task's appends landed at the start of the emptied file, not after a hole of 200,000 bytes.
+    expect(await stdoutOf(r)).toBe('tail\n');
+    expect((await readFile(previous, 'utf8')).replaceAll('x', '')).toBe('');
+  });
+
+  it('refuses a maxLogBytes below 1 KiB', () => {
+    expect(() => new TaskRunner(spec({ argv: ['true'] }), { workDir, isolator: detection.isolator, maxLogBytes: 10 })).toThrow(/maxLogBytes/);
+  });
+
   it('gives the task its sandbox as cwd and only the job env plus PATH, ports and BOREALIS_*', async () => {
     const [p0, p1] = [await freePort(), await freePort()];
     const s = spec(

@@ -13,6 +13,7 @@ import { commandArgv, resolveExecutable, SHELL, trampolineArgs } from './command
 import { buildTaskEnv } from './env.js';
 import { TypedEvents } from './events.js';
 import { signalGroup } from './process-group.js';
+import { DEFAULT_MAX_LOG_BYTES, boundLogs } from './log-bound.js';
 import { openSandbox, sandboxDir } from './sandbox.js';
 import type { Sandbox } from './sandbox.js';
 import { checkTaskSpec } from './spec.js';
@@ -28,6 +29,8 @@ export interface TaskRunnerOptions {
   usageIntervalMs?: number;
   /** PATH given to tasks; default the agent's own. */
   path?: string;
+  /** Bound on each of the task's stdout and stderr files (log-bound.ts); DEFAULT_MAX_LOG_BYTES when absent. */
+  maxLogBytes?: number;
   /**
    * Where the task's process identity is checkpointed while it runs (see checkpoint.ts), so that a later run of
    * the agent can kill it if this one dies. None when absent.
@@ -302,6 +305,7 @@ export class TaskRunner {
       this.#events.emit('usage', usage);
       // Under cgroups the kernel may OOM-kill a child rather than the leader; the task is still over.
       if (await this.#opts.isolator.wasOomKilled(handle)) this.#requestKill('oom', 0);
+      await boundLogs(this.sandbox, this.#opts.maxLogBytes);
     } catch {
       // The cgroup can vanish under a sample racing the exit; the next sample or the exit settles it.
     } finally {
@@ -342,6 +346,7 @@ function checkOptions(opts: TaskRunnerOptions): FilledOptions {
     killGracePeriodMs: opts.killGracePeriodMs ?? DEFAULTS.killGracePeriodMs,
     usageIntervalMs: opts.usageIntervalMs ?? DEFAULTS.usageIntervalMs,
     path: opts.path ?? process.env.PATH ?? DEFAULTS.path,
+    maxLogBytes: opts.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
     checkpointDir: opts.checkpointDir,
   };
   if (typeof filled.workDir !== 'string' || filled.workDir === '') {
@@ -356,6 +361,11 @@ function checkOptions(opts: TaskRunnerOptions): FilledOptions {
   if (!Number.isFinite(filled.killGracePeriodMs) || filled.killGracePeriodMs < 0) {
     throw new InvalidArgumentError(`killGracePeriodMs ${filled.killGracePeriodMs} must be >= 0`, [
       { path: 'killGracePeriodMs', message: 'must be a number of milliseconds >= 0' },
+    ]);
+  }
+  if (!Number.isInteger(filled.maxLogBytes) || filled.maxLogBytes < 1024) {
+    throw new InvalidArgumentError(`maxLogBytes ${filled.maxLogBytes} must be a whole number >= 1024`, [
+      { path: 'maxLogBytes', message: 'must be a whole number of bytes >= 1024' },
     ]);
   }
   if (!Number.isFinite(filled.usageIntervalMs) || filled.usageIntervalMs < 10) {
