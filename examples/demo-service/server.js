@@ -18,8 +18,9 @@ const server = createServer((req, res) => {
   }
 });
 
-// Bind every interface of the advertised kind: the agent advertises HOST, and health checks probe it.
-server.listen(port, () => console.log(`demo-service ${taskId} listening on ${host}:${port}`));
+// Bind the address the agent advertises (HOST), where the balancer and health checks reach it, and nothing
+// wider: under `borealis up` that is 127.0.0.1, so a demo on a shared machine is not open to its network.
+server.listen(port, host, () => console.log(`demo-service ${taskId} listening on ${host}:${port}`));
 
 // The agent stops a task with SIGTERM, then SIGKILL after the grace period: finish in-flight requests first.
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
