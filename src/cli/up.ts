@@ -4,7 +4,7 @@
  * (they kill their tasks and report it while the master still listens), then the master.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startApiServer, type ApiServer } from '../api/server.js';
 import { BALANCER_LISTEN_ENV, Balancer } from '../balancer/index.js';
@@ -149,7 +149,10 @@ export async function upCommand(flags: UpFlags): Promise<number> {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1], ...args], { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     child.on('exit', (code, signal) => {
-      if (!stopping) say(`agent ${i + 1} exited unexpectedly (${signal ?? `code ${code}`}); see ${logFile}`);
+      if (stopping) return;
+      // Its last words say why (a work dir still held by an agent of an earlier run, a bad flag...).
+      const why = lastLine(logFile);
+      say(`agent ${i + 1} exited unexpectedly (${signal ?? `code ${code}`})${why === '' ? '' : `: ${why}`}; see ${logFile}`);
     });
     children.push(child);
     agentLines.push([String(i + 1), `zone=${p.zone}`, p.resources, ports, `pid ${child.pid}`, logFile]);
@@ -251,4 +254,22 @@ function stopChild(c: ChildProcess): Promise<void> {
     });
     c.kill('SIGTERM');
   });
+}
+
+/** The last non-empty line of a file (only its last 4 KiB are read), or '' when there is none. */
+function lastLine(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, 4096));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const lines = buf.toString('utf8').split('\n').filter((l) => l.trim() !== '');
+      return lines.at(-1)?.trim() ?? '';
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
 }
