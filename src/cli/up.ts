@@ -257,7 +257,7 @@ function stopChild(c: ChildProcess): Promise<void> {
 }
 
 /** The last non-empty line of a file (only its last 4 KiB are read), or '' when there is none. */
-function lastLine(file: string): string {
+export function lastLine(file: string): string {
   try {
     const fd = openSync(file, 'r');
     try {
