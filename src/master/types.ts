@@ -64,6 +64,11 @@ export interface JobView {
   updatedAt: number;
   /** Task counts by state (the latest attempt of each instance only; `/v1/tasks?job=` lists every retained attempt). */
   tasks: Partial<Record<TaskStateName, number>>;
+  /**
+   * Instances waiting out a restart backoff after failing, with how many times in a row they have failed and when
+   * the next attempt starts: a crash loop shows here (Aurora calls such tasks THROTTLED). Absent when none wait.
+   */
+  backingOff?: { instance: number; failuresInARow: number; restartInMs: number }[];
 }
 
 export interface TaskTransition {

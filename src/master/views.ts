@@ -60,7 +60,7 @@ export function countHeld(job: JobRecord, store: Store, into: TaskCounts = {}): 
 }
 
 export function jobView(job: JobRecord, store: Store): JobView {
-  return {
+  const view: JobView = {
     name: job.name,
     spec: { ...structuredClone(job.spec), instances: job.instances },
     state: job.state,
@@ -68,4 +68,12 @@ export function jobView(job: JobRecord, store: Store): JobView {
     updatedAt: job.updatedAt,
     tasks: countLatest(job, store),
   };
+  // A slot's timer runs only while its replacement waits out the restart backoff (master.ts convergeInstance).
+  const now = performance.now();
+  const backingOff: NonNullable<JobView['backingOff']> = [];
+  for (const slot of job.slots.values()) {
+    if (slot.timer !== null) backingOff.push({ instance: slot.instance, failuresInARow: slot.consecutive, restartInMs: Math.max(0, Math.round(slot.notBefore - now)) });
+  }
+  if (backingOff.length > 0) view.backingOff = backingOff.sort((a, b) => a.instance - b.instance);
+  return view;
 }

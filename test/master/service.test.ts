@@ -77,6 +77,29 @@ describe('Master services', () => {
     expect(m.getJob('crash').tasks).toEqual({ running: 2 });
   });
 
+  it('shows a crash-looping instance in the job view while it waits out its backoff', async () => {
+    const m = await fx.open({ restartBackoffMs: 60_000 });
+    const a = fx.agent({
+      id: 'a1',
+      onLaunch: (task, agent) => {
+        agent.report(task.taskId, 'running');
+        if (task.instance === 1) setTimeout(() => agent.fail(task.taskId, 'exited', 1), 5);
+      },
+    });
+    await a.connect(m);
+    await m.submitJob(service('loop', 2));
+    await waitFor(() => m.getJob('loop').backingOff !== undefined, 'instance 1 backing off');
+    const view = m.getJob('loop');
+    expect(view.backingOff).toHaveLength(1);
+    expect(view.backingOff![0]).toMatchObject({ instance: 1, failuresInARow: 1 });
+    expect(view.backingOff![0]!.restartInMs).toBeGreaterThan(0);
+    expect(view.backingOff![0]!.restartInMs).toBeLessThanOrEqual(60_000);
+    // A job with nothing waiting has no such list.
+    await m.submitJob(service('calm', 1));
+    await waitFor(() => m.getJob('calm').tasks.running === 1, 'calm running');
+    expect(m.getJob('calm').backingOff).toBeUndefined();
+  });
+
   it('scales up and down; scale-down kills the highest-numbered instances', async () => {
     const m = await fx.open();
     const a = fx.agent({ id: 'a1' });
