@@ -30,8 +30,8 @@ export async function jobsCommand(flags: ClientFlags, out: Out): Promise<void> {
       ? 'no jobs'
       : table(
           ['NAME', 'TYPE', 'STATE', 'INSTANCES', 'TASKS'],
-          // A crash loop shows in TASKS: "running=2, backing off=1".
-          jobs.map((j) => [j.name, j.spec.type, j.state, j.spec.instances, `${counts(j.tasks)}${j.backingOff ? `, backing off=${j.backingOff.length}` : ''}`]),
+          // A crash loop shows in TASKS: "running=1 failed=1 backing-off=1".
+          jobs.map((j) => [j.name, j.spec.type, j.state, j.spec.instances, `${counts(j.tasks)}${j.backingOff ? ` backing-off=${j.backingOff.length}` : ''}`]),
         ),
   );
 }
