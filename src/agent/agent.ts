@@ -120,7 +120,7 @@ export class Agent {
   /**
    * Checks the options, locks the work dir, kills the tasks an earlier run of this agent left running (see
    * orphan-reaper.ts), picks the isolation, and starts connecting; resolves before registration (see
-   * whenRegistered). Refused with WorkDirLockedError while another live agent holds the work dir.
+   * whenRegistered). Refused with DirLockedError (BRL_ERR_WORK_DIR_LOCKED) while another live agent holds the work dir.
    */
   static async start(opts: AgentOptions): Promise<Agent> {
     const o = checkOptions(opts);

@@ -189,16 +189,18 @@ export class JobNotActiveError extends BorealisError {
   }
 }
 
-/** Another live master holds the data directory (its journal and event log take one writer). */
-export class DataDirLockedError extends BorealisError {
+/**
+ * Another live process of the same kind holds the directory: a master's data directory (its journal and event
+ * log take one writer) or an agent's work directory (two agents there would share one agent id). The code says
+ * which; the message names the holder and the flag to change.
+ */
+export class DirLockedError extends BorealisError {
   readonly holderPid: number | null;
 
-  constructor(dataDir: string, holderPid: number | null) {
-    super(
-      ErrorCodes.DATA_DIR_LOCKED,
-      `data directory ${dataDir} is in use by ${holderPid === null ? 'another master' : `another master (pid ${holderPid})`}: ` +
-        'stop it, or give this one its own --data-dir',
-    );
+  constructor(owner: 'master' | 'agent', dir: string, holderPid: number | null) {
+    const [code, what, flag] =
+      owner === 'master' ? [ErrorCodes.DATA_DIR_LOCKED, 'data', '--data-dir'] : [ErrorCodes.WORK_DIR_LOCKED, 'work', '--work-dir'];
+    super(code, `${what} directory ${dir} is in use by another ${owner}${holderPid === null ? '' : ` (pid ${holderPid})`}: stop it, or give this one its own ${flag}`);
     this.holderPid = holderPid;
   }
 }
@@ -216,20 +218,6 @@ export class JournalCorruptError extends BorealisError {
     super(ErrorCodes.JOURNAL_CORRUPT, message);
     this.file = file;
     this.offset = offset;
-  }
-}
-
-/** Another live agent holds the work directory (two agents on one directory share one agent id). */
-export class WorkDirLockedError extends BorealisError {
-  readonly holderPid: number | null;
-
-  constructor(workDir: string, holderPid: number | null) {
-    super(
-      ErrorCodes.WORK_DIR_LOCKED,
-      `work directory ${workDir} is in use by ${holderPid === null ? 'another agent' : `another agent (pid ${holderPid})`}: ` +
-        'stop it, or give this one its own --work-dir',
-    );
-    this.holderPid = holderPid;
   }
 }
 

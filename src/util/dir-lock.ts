@@ -3,8 +3,7 @@ import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readProcStat } from '../agent/isolation/proc.js';
 import type { ProcStat } from '../agent/isolation/proc.js';
-import { DataDirLockedError, WorkDirLockedError } from '../api/errors.js';
-import type { BorealisError } from '../api/errors.js';
+import { DirLockedError } from '../api/errors.js';
 
 /**
  * One process per directory: a master's data directory (two masters both append to the journal and the event log,
@@ -27,11 +26,6 @@ export const LOCK_FILE = 'LOCK';
 /** Who locks the directory: picks the error a refused second owner gets (it names the flag to change). */
 export type DirOwner = 'master' | 'agent';
 
-const REFUSAL: Readonly<Record<DirOwner, (dir: string, holderPid: number | null) => BorealisError>> = {
-  master: (dir, pid) => new DataDirLockedError(dir, pid),
-  agent: (dir, pid) => new WorkDirLockedError(dir, pid),
-};
-
 interface LockContent {
   pid: number;
   /** Start time of `pid` in clock ticks since boot, or null where /proc is not there. */
@@ -49,8 +43,8 @@ export class DirLock {
   ) {}
 
   /**
-   * Takes the directory's lock (the directory must exist), or throws naming the holder: DataDirLockedError for a
-   * master (the default), WorkDirLockedError for an agent.
+   * Takes the directory's lock (the directory must exist), or throws DirLockedError naming the holder (its code
+   * BRL_ERR_DATA_DIR_LOCKED for a master, the default, BRL_ERR_WORK_DIR_LOCKED for an agent).
    */
   static async acquire(dir: string, owner: DirOwner = 'master'): Promise<DirLock> {
     const file = join(dir, LOCK_FILE);
@@ -75,7 +69,7 @@ export class DirLock {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
         const holder = await readLock(file);
-        if (holder !== null && (await isLiveHolder(holder))) throw REFUSAL[owner](dir, holder.pid);
+        if (holder !== null && (await isLiveHolder(holder))) throw new DirLockedError(owner, dir, holder.pid);
         // Stale (its process is gone) or unreadable (not one of ours): move it aside, retry.
         const aside = `${file}.stale-${process.pid}-${mine.token}`;
         await rename(file, aside).catch(ignoreMissing);
@@ -85,7 +79,7 @@ export class DirLock {
       await unlink(temp).catch(ignoreMissing);
     }
     const holder = await readLock(file);
-    throw REFUSAL[owner](dir, holder?.pid ?? null);
+    throw new DirLockedError(owner, dir, holder?.pid ?? null);
   }
 
   /** Gives the lock up. Removes the file only while it is still this holder's. Idempotent. */
