@@ -1,4 +1,5 @@
 /** Shared plumbing for the agent suites: temp dirs, free ports, bounded waits, and cleanup of what we started. */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -82,5 +83,39 @@ export class Cleanup {
     }
     this.#pids.clear();
     for (const dir of this.#dirs.splice(0)) await removeTempDir(dir);
+  }
+}
+
+const ROOT = path.join(import.meta.dirname, '..', '..');
+
+/** A real `borealis agent` process, with everything it printed, line by line. */
+export interface AgentProc {
+  child: ChildProcess;
+  log: string[];
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `borealis agent <args>` through tsx (no build needed). `cleanup` kills it by pid if the test ends before
+ * stopping it; stopAgents() stops it the way an operator would.
+ */
+export function spawnAgent(args: string[], cleanup: Cleanup): AgentProc {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'agent', ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.pid(child.pid!);
+  const log: string[] = [];
+  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
+  return { child, log, exited: new Promise((r) => child.once('exit', (code) => r(code))) };
+}
+
+/** SIGTERM to each agent still running (SIGKILL after 10 s), and waits for every one to exit. */
+export async function stopAgents(procs: readonly AgentProc[]): Promise<void> {
+  for (const a of procs) {
+    if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
+    const t = setTimeout(() => a.child.kill('SIGKILL'), 10_000);
+    await a.exited;
+    clearTimeout(t);
   }
 }

@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -26,9 +25,8 @@ import type { Detection } from '../../src/agent/isolation/detect.js';
 import { isAlive } from '../../src/agent/isolation/proc.js';
 import { reapOrphans } from '../../src/agent/orphan-reaper.js';
 import { FakeMaster } from './fake-master.js';
-import { Cleanup, makeTempDir, waitFor } from './helpers.js';
+import { type AgentProc, Cleanup, makeTempDir, spawnAgent, stopAgents, waitFor } from './helpers.js';
 
-const ROOT = path.join(import.meta.dirname, '..', '..');
 const NODE = process.execPath;
 /**
  * Task ports below Linux's ephemeral range (32768-60999), where other suites' listen(0) sockets land, and away
@@ -182,24 +180,13 @@ describe('TaskRunner checkpoints', () => {
   });
 });
 
-interface AgentProc {
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<void>;
-}
-
 describe('a real agent process SIGKILLed under a running task', () => {
   const procs: AgentProc[] = [];
   let master: FakeMaster | undefined;
   let workDir = '';
 
   afterAll(async () => {
-    for (const a of procs) {
-      if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
-      const t = setTimeout(() => a.child.kill('SIGKILL'), 10_000);
-      await a.exited;
-      clearTimeout(t);
-    }
+    await stopAgents(procs);
     await master?.close();
     // When the test failed before the restart cleared them: the task and its cgroup (which a SIGKILLed agent leaves
     // behind), before the work dir holding its checkpoint goes. The task's pid is also killed by cleanup.run().
@@ -213,22 +200,10 @@ describe('a real agent process SIGKILLed under a running task', () => {
   });
 
   function startAgent(): AgentProc {
-    const child = spawn(
-      NODE,
-      [
-        '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'agent',
-        '--master', master!.address,
-        '--resources', 'cpus=1,mem=512Mi,disk=1Gi,gpus=0',
-        '--ports', `${TASK_PORTS.begin}-${TASK_PORTS.end}`,
-        '--advertise-ip', '127.0.0.1',
-        '--work-dir', workDir,
-      ],
-      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    const a = spawnAgent(
+      ['--master', master!.address, '--resources', 'cpus=1,mem=512Mi,disk=1Gi,gpus=0', '--ports', `${TASK_PORTS.begin}-${TASK_PORTS.end}`, '--advertise-ip', '127.0.0.1', '--work-dir', workDir],
+      cleanup,
     );
-    cleanup.pid(child.pid!);
-    const log: string[] = [];
-    for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
-    const a = { child, log, exited: new Promise<void>((r) => child.once('exit', () => r())) };
     procs.push(a);
     return a;
   }

@@ -4,40 +4,25 @@
  * LOST (agent_stopped), which the master reschedules without spending a batch retry. Real `borealis agent`
  * processes (through tsx) against an in-process master with its HTTP API and agent endpoint.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Agent } from '../../src/agent/agent.js';
 import type { Master } from '../../src/master/index.js';
 import { apiFixture } from '../api/helpers.js';
-import { Cleanup, makeTempDir, waitFor } from './helpers.js';
+import { type AgentProc, Cleanup, makeTempDir, spawnAgent, stopAgents, waitFor } from './helpers.js';
 
-const ROOT = path.join(import.meta.dirname, '..', '..');
 const fx = apiFixture();
 const cleanup = new Cleanup();
 
-interface AgentProc {
-  child: ChildProcess;
-  log: string[];
-  exited: Promise<number | null>;
-}
 const procs: AgentProc[] = [];
 
 afterAll(async () => {
-  for (const a of procs) {
-    if (a.child.exitCode === null && a.child.signalCode === null) a.child.kill('SIGTERM');
-    const t = setTimeout(() => a.child.kill('SIGKILL'), 10_000);
-    await a.exited;
-    clearTimeout(t);
-  }
+  await stopAgents(procs);
   await cleanup.run();
 });
 
 function startAgent(master: string, workDir: string): AgentProc {
-  const child = spawn(
-    process.execPath,
+  const a = spawnAgent(
     [
-      '--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'agent',
       '--master', master,
       '--resources', 'cpus=1,mem=512Mi,disk=1Gi,gpus=0',
       // Below the ephemeral range and away from the other suites' task ports (see orphans.test.ts, e2e).
@@ -46,12 +31,8 @@ function startAgent(master: string, workDir: string): AgentProc {
       '--work-dir', workDir,
       '--isolation', 'rss-poll',
     ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    cleanup,
   );
-  cleanup.pid(child.pid!);
-  const log: string[] = [];
-  for (const s of [child.stdout!, child.stderr!]) s.on('data', (d: Buffer) => log.push(...d.toString().split('\n').filter(Boolean)));
-  const a = { child, log, exited: new Promise<number | null>((r) => child.once('exit', (code) => r(code))) };
   procs.push(a);
   return a;
 }
