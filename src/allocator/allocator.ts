@@ -242,6 +242,8 @@ export class Allocator {
   readonly table: NodeTable;
   readonly workers: number;
   private readonly opts: Required<Omit<AllocatorOptions, 'nodes' | 'limits' | 'workers'>>;
+  /** The policy of a task that names none (opts.policy, looked up once). */
+  private readonly defaultPolicy: number;
   private readonly pool: PlacementPool;
   private readonly buffers: TaskBufferView[];
   private readonly compiler: ConstraintCompiler;
@@ -296,6 +298,7 @@ export class Allocator {
     this.latencyBuffer = new SharedArrayBuffer(latencyBufferBytes(workers));
     this.threadIds = new Int32Array(new SharedArrayBuffer(4 * workers));
     this.opts = { selection: o.selection, sampleK: o.sampleK, seed: o.seed, policy: o.policy, roundSize: o.roundSize };
+    this.defaultPolicy = policyFromName(o.policy);
     this.table = new NodeTable(opts.limits);
     this.compiler = new ConstraintCompiler(this.table.interner);
     this.queue = new PendingQueue<PendingTask>((role) => this.dominantShare(role));
@@ -466,7 +469,7 @@ export class Allocator {
       for (const k in t) {
         if (!TASK_FIELDS.has(k)) problems.push({ path: `tasks[${i}].${k}`, message: 'unknown field' });
       }
-      const pending = this.checkShape(t, i, problems, t.id, call, null);
+      const pending = this.checkShape(t, i, problems, t.id, call);
       if (pending === null || problems.length > 0) continue;
       out.push(pending);
       this.tasks.set(t.id, null);
@@ -485,7 +488,7 @@ export class Allocator {
    * under `tasks[i].` when `i` >= 0 and at the top level for a group. Returns its queue item, or null.
    * Field paths are built only when something is wrong: this runs once per task.
    */
-  private checkShape(t: TaskShapeRequest, i: number, problems: FieldProblem[], id: string, call: PlaceCall, group: GroupState | null): PendingTask | null {
+  private checkShape(t: TaskShapeRequest, i: number, problems: FieldProblem[], id: string, call: PlaceCall): PendingTask | null {
     const before = problems.length;
     if (t.priority !== undefined && (!Number.isInteger(t.priority) || Math.abs(t.priority) > 1e9)) {
       problems.push({ path: fieldPath(i, 'priority'), message: 'must be an integer' });
@@ -496,7 +499,7 @@ export class Allocator {
     if (t.job !== undefined && (typeof t.job !== 'string' || t.job === '')) {
       problems.push({ path: fieldPath(i, 'job'), message: 'must be a non-empty string' });
     }
-    let policy = policyFromName(this.opts.policy);
+    let policy = this.defaultPolicy;
     if (t.policy !== undefined) {
       policy = policyFromName(t.policy);
       if (policy < 0) problems.push({ path: fieldPath(i, 'policy'), message: `must be one of ${POLICY_NAMES.join(', ')}` });
@@ -540,8 +543,9 @@ export class Allocator {
       policy,
       cset,
       call,
-      units: group === null ? 1 : group.count,
-      group,
+      // A task; placeGroup makes it its group's item (units, group) once the group state exists.
+      units: 1,
+      group: null,
       start: 0,
     };
   }
@@ -565,7 +569,7 @@ export class Allocator {
         if (!GROUP_FIELDS.has(k)) throw new InvalidArgumentError(`unknown field ${k}`, [{ path: k, message: 'unknown field' }]);
       }
       const problems: FieldProblem[] = [];
-      const t = this.checkShape(g, -1, problems, '', NO_CALL, null);
+      const t = this.checkShape(g, -1, problems, '', NO_CALL);
       if (t === null) throw invalidShapes('invalid task group', problems);
       const handle = this.nextGroup++;
       let resolve!: (r: GroupResult) => void;

@@ -31,8 +31,6 @@ export class Diagnosis {
    * index of the limit constraint that blocked most rows; otherwise the rows the reason filtered.
    */
   detail = 0;
-  /** Rows draining or down in the last scan (0 when the verdict needed no scan). */
-  notUp = 0;
   readonly counts = new Int32Array(REASON_SLOTS);
   private readonly maxFree = new Int32Array(5);
   private readonly maxCap = new Int32Array(5);
@@ -40,7 +38,6 @@ export class Diagnosis {
   private readonly limitCounts = new Int32Array(REASON_SLOTS - Reason.CONSTRAINT_BASE);
 
   run(v: TableView, q: PlacementQuery, rowLimit: number): void {
-    this.notUp = 0;
     if (this.byCapacity(v, q)) return;
     this.byScan(v, q, rowLimit);
   }
@@ -122,8 +119,8 @@ export class Diagnosis {
       if (fg > maxFree[3]!) maxFree[3] = fg;
       if (fp > maxFree[4]!) maxFree[4] = fp;
     }
+    // Rows draining or down: context for the reason (reasonWord carries it), never the reason while a row is up.
     const notUp = counts[Reason.NODE_NOT_UP]!;
-    this.notUp = notUp;
     if (up === 0) {
       if (notUp > 0) this.set(Status.UNPLACEABLE, Reason.NODE_NOT_UP, notUp);
       else this.set(Status.UNPLACEABLE, Reason.NO_NODES, 0);

@@ -40,7 +40,6 @@ interface RowMeta {
   id: string;
   attributes: Record<string, string>;
   portRanges: PortRange[];
-  portCount: number;
 }
 
 /**
@@ -170,7 +169,7 @@ export class NodeTable {
     if (p.gpu > h[Header.MAX_CAP_GPU]!) Atomics.store(h, Header.MAX_CAP_GPU, p.gpu);
     if (v.portsFree[row]! > h[Header.MAX_CAP_PORTS]!) Atomics.store(h, Header.MAX_CAP_PORTS, v.portsFree[row]!);
     onJoin(v, row);
-    this.meta[row] = { id: spec.id, attributes: { ...attrs }, portRanges: p.ports, portCount: countPorts(p.ports) };
+    this.meta[row] = { id: spec.id, attributes: { ...attrs }, portRanges: p.ports };
     while (this.ids.length < row) this.ids.push('');
     this.ids[row] = spec.id;
     this.rowsById.set(spec.id, row);
@@ -271,13 +270,13 @@ export class NodeTable {
       id,
       row,
       state: NODE_STATE_NAMES[v.state[row]!]!,
-      capacity: { cpus: v.capCpu[row]!, mem: v.capMem[row]!, disk: v.capDisk[row]!, gpus: v.capGpu[row]!, ports: m.portCount },
+      capacity: { cpus: v.capCpu[row]!, mem: v.capMem[row]!, disk: v.capDisk[row]!, gpus: v.capGpu[row]!, ports: v.portCap[row]! },
       used: {
         cpus: v.usedCpu[row]!,
         mem: v.usedMem[row]!,
         disk: v.usedDisk[row]!,
         gpus: v.usedGpu[row]!,
-        ports: m.portCount - v.portsFree[row]!,
+        ports: v.portCap[row]! - v.portsFree[row]!,
       },
       attributes: { ...m.attributes },
       portRanges: m.portRanges.map((r) => ({ ...r })),

@@ -154,7 +154,7 @@ describe('Diagnosis', () => {
       const c = twoGone();
       use(c, 'g1', 4000, 0);
       const d = diagnose(c.v, query(1000, 1024));
-      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason), d.detail, d.notUp]).toEqual([Status.UNPLACEABLE, Reason.CPU, 2, 0, 2]);
+      expect([d.status, reasonCode(d.reason), reasonNotUp(d.reason), d.detail]).toEqual([Status.UNPLACEABLE, Reason.CPU, 2, 0]);
     });
 
     it('LIMIT, with the index of the limit constraint in its detail', () => {
