@@ -35,6 +35,7 @@ import type { Proxy } from './proxy.js';
 import { LIBUS_LISTEN_DEFAULT, type UwsContext, type UwsListenSocket, type UwsRequest, type UwsSharedApp, type UwsSharedModule, type UwsStreamingResponse } from './uws-types.js';
 import { WsBridges } from './ws-bridge.js';
 import { closeAfterGrace, listenUws } from '../transport/uws-lifecycle.js';
+import { nameIs } from './tokens.js';
 
 export interface UwsFrontOptions {
   /**
@@ -119,13 +120,6 @@ function addressText(ab: ArrayBuffer): string {
   }
   lastAddress = String.fromCharCode.apply(null, b as unknown as number[]);
   return lastAddress;
-}
-
-/** Whether a header name is `lower` (ASCII, case-insensitive) without allocating a lower-case copy. */
-function nameIs(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
 }
 
 // Writes made outside a uWS callback must be corked; cork() takes a callback, so these module-level slots carry

@@ -21,6 +21,7 @@
  */
 import { isPercentEncoding } from './normalize-path.js';
 import type { RefusalKind, RequestLimits } from './types.js';
+import { TCHAR } from './tokens.js';
 
 export const REQUEST_LIMIT_DEFAULTS: Readonly<RequestLimits> = {
   // Envoy's default max_headers_count; real browsers send 10-30.
@@ -79,12 +80,6 @@ function classOf(lower: string): number {
   return lower.length > 6 && lower.startsWith('proxy-') ? H_HOP : 0;
 }
 
-/** RFC 9110 §5.6.2 tchar. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
 export function isToken(s: string): boolean {
   if (s.length === 0) return false;

@@ -88,12 +88,13 @@ export class OutlierDetector {
   success(slot: number): void {
     const table = this.#registry.table;
     if (table.failures[slot] !== 0) table.failures[slot] = 0;
-    if (table.proven[slot] === 0) this.answered(slot);
+    this.answered(slot);
   }
 
-  /** The endpoint answered (any status): it listens, so it is no longer starting. */
+  /** The endpoint answered (any status): it listens, so it is no longer starting. Cheap once proven. */
   answered(slot: number): void {
     const table = this.#registry.table;
+    if (table.proven[slot] === 1) return;
     table.proven[slot] = 1;
     table.heldUntil[slot] = 0;
   }

@@ -140,7 +140,7 @@ export class Proxy {
     if (status >= 500) {
       this.countError(ep, 'status_5xx');
       // An answer all the same: whatever is wrong, the endpoint is not starting (outlier.ts).
-      if (this.registry.table.proven[ep.slot] === 0) this.outlier.answered(ep.slot);
+      this.outlier.answered(ep.slot);
       this.outlier.failure(ep);
     } else {
       this.outlier.success(ep.slot);

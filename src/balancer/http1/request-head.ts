@@ -2,6 +2,7 @@
  * The request head as one latin1 string (one write, no Buffer: the socket writes a string straight from its
  * characters), and the chunked framing of a body without a Content-Length.
  */
+import { nameIs } from '../tokens.js';
 
 /** How the request's body is framed on the wire. */
 export const BodyFraming = {
@@ -11,13 +12,6 @@ export const BodyFraming = {
   /** chunked: the client sent none (it sent chunked, which headers.ts dropped as hop-by-hop). */
   CHUNKED: 2,
 } as const;
-
-/** Whether a header name is `lower` (ASCII, case-insensitive) without allocating a lower-case copy. */
-function nameIs(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < name.length; i++) if ((name.charCodeAt(i) | 0x20) !== lower.charCodeAt(i)) return false;
-  return true;
-}
 
 /**
  * The head for `method path` with `headers` (`[name, value, ...]`, already checked by headers.ts: tokens and

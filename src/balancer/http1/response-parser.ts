@@ -15,6 +15,7 @@
  * The parser never keeps a reference to the bytes it is given (a head split across reads is copied into its own
  * buffer): the connection reads into one buffer shared by every socket.
  */
+import { TCHAR } from '../tokens.js';
 
 export interface ResponseSink {
   /** The final response's head (or a 101's, for an upgrade). `headers` is the parser's own array: copy to keep. */
@@ -73,13 +74,6 @@ const HAS_LATIN1_SLICE = typeof (Buffer.prototype as unknown as Partial<Latin1Sl
 function latin1(b: Buffer, start: number, end: number): string {
   return HAS_LATIN1_SLICE ? (b as unknown as Latin1Slicing).latin1Slice(start, end) : b.toString('latin1', start, end);
 }
-
-/** RFC 9110 §5.6.2 tchar. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
 /** Hex digit values, -1 for anything else. */
 const HEX = new Int8Array(256).fill(-1);
