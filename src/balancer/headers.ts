@@ -285,5 +285,11 @@ export function responseHeaders(raw: readonly string[], out: string[], upgrade =
  */
 function mayBeResponseHop(name: string): boolean {
   const n = name.length;
-  return n === 2 || n === 3 || n === 7 || n === 10 || n === 17 || (n > 6 && (name.charCodeAt(0) | 0x20) === 112 /* p */);
+  return (n < RESPONSE_HOP_LENGTHS.length && RESPONSE_HOP_LENGTHS[n] === 1) || (n > 6 && (name.charCodeAt(0) | 0x20) === 112 /* p */);
+}
+
+/** The lengths of the CLASS names responseHeaders() drops or merges, taken from CLASS so the two cannot drift. */
+const RESPONSE_HOP_LENGTHS = new Uint8Array(32);
+for (const [name, c] of CLASS) {
+  if (c === H_HOP || c === H_CONNECTION || c === H_TRANSFER_ENCODING || c === H_VIA) RESPONSE_HOP_LENGTHS[name.length] = 1;
 }

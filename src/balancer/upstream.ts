@@ -17,13 +17,8 @@ export const TIMEOUT_DEFAULTS: Readonly<UpstreamTimeouts> = {
   bodyIdleMs: 60_000,
 };
 
-export interface PoolOptions {
-  timeouts: UpstreamTimeouts;
-  /** Connections per endpoint at most; further requests queue in the pool. */
-  maxConnections: number;
-  /** Idle keep-alive connections are closed after this long (below typical server keep-alive timeouts of 5 s+). */
-  keepAliveMs: number;
-}
+/** Per-endpoint pool settings: the upstream client's own (http1/pool.ts). */
+export type PoolOptions = Http1PoolOptions;
 
 export const POOL_DEFAULTS: Readonly<Omit<PoolOptions, 'timeouts'>> = {
   // Enough for the balancer's whole concurrency on one endpoint in a small service; bounds the sockets a burst
@@ -35,8 +30,7 @@ export const POOL_DEFAULTS: Readonly<Omit<PoolOptions, 'timeouts'>> = {
 };
 
 export function createPool(host: string, port: number, o: PoolOptions): UpstreamPool {
-  const opts: Http1PoolOptions = { timeouts: o.timeouts, maxConnections: o.maxConnections, keepAliveMs: o.keepAliveMs };
-  return new Http1Pool(host, port, opts);
+  return new Http1Pool(host, port, o);
 }
 
 /** How a failed attempt is answered, and whether another endpoint may be tried. */
