@@ -130,16 +130,12 @@ export async function runCli(argv: readonly string[], io: Io = defaultIo): Promi
     return code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? ExitCode.OK : ExitCode.USAGE;
-    if (err instanceof CliError) {
-      io.err(`borealis: ${err.message}`);
+    // A refusal from the master (CliError), or one made here (a data directory in use, a bad agent resource string).
+    const local = !(err instanceof CliError) && isBorealisError(err);
+    if (err instanceof CliError || local) {
+      io.err(`borealis: ${err.message}${local ? ` (${err.code})` : ''}`);
       for (const p of err.problems) io.err(`  ${p.path || '(root)'}: ${p.message}`);
-      return err.exitCode;
-    }
-    if (isBorealisError(err)) {
-      // Refused here, not by a master (a data directory in use, a bad agent resource string): the message says it all.
-      io.err(`borealis: ${err.message} (${err.code})`);
-      for (const p of err.problems) io.err(`  ${p.path || '(root)'}: ${p.message}`);
-      return ExitCode.SERVER_ERROR;
+      return err instanceof CliError ? err.exitCode : ExitCode.SERVER_ERROR;
     }
     io.err(`borealis: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     return ExitCode.SERVER_ERROR;

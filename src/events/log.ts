@@ -18,6 +18,7 @@ import {
   writeRecord,
 } from './log-format.js';
 import { type Segment, SparseIndex } from './segment.js';
+import { definedOnly } from '../util/defined-only.js';
 
 export interface EventLogOptions {
   /** Start a new segment once the active one reaches this many bytes. */
@@ -424,8 +425,9 @@ export class EventLog {
 }
 
 function checkOptions(opts: EventLogOptions): FilledOptions {
-  const given = Object.fromEntries(Object.entries(opts).filter(([k, v]) => v !== undefined && k !== 'onError'));
-  const o = { ...EVENT_LOG_DEFAULTS, ...given } as FilledOptions;
+  // onError is a callback, not a setting with a default: it stays out of the filled options.
+  const { onError: _onError, ...rest } = opts;
+  const o = { ...EVENT_LOG_DEFAULTS, ...definedOnly(rest) } as FilledOptions;
   for (const k of ['segmentBytes', 'retainBytes'] as const) {
     if (!Number.isSafeInteger(o[k]) || o[k] < 1) throw new InvalidArgumentError(`event log ${k} must be a positive integer, got ${o[k]}`);
   }

@@ -16,6 +16,7 @@ import type { EventBus } from './bus.js';
 import { batchFrameProto, decodeLoggedEvent, eventJsonFromEncoded } from './codec.js';
 import type { LogChunk, LogCursor } from './log-cursor.js';
 import { type EventFilter, type StreamRequest, isUnfiltered, matches } from './query.js';
+import { definedOnly } from '../util/defined-only.js';
 
 /** Where a subscription writes: a transport WebSocket (WsSocket fits), or anything with the same contract. */
 export interface StreamSink {
@@ -111,8 +112,7 @@ export class EventStream {
   readonly #blocks = { protobuf: new Map<number, Uint8Array | string>(), json: new Map<number, Uint8Array | string>() };
 
   constructor(bus: EventBus, snapshot: () => StreamSnapshot, opts: EventStreamOptions = {}) {
-    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as EventStreamOptions;
-    const o = { ...STREAM_DEFAULTS, ...given };
+    const o = { ...STREAM_DEFAULTS, ...definedOnly(opts) };
     for (const k of ['maxBatchEvents', 'maxPendingEvents', 'highWaterBytes'] as const) {
       if (!Number.isInteger(o[k]) || o[k] < 1) throw new InvalidArgumentError(`${k} must be a positive integer, got ${o[k]}`);
     }

@@ -768,12 +768,16 @@ export class Master {
       this.placer.close();
       this.watchdog.close();
       this.gateway.close();
-      await this.outbox.barrier();
-      await this.events.close();
-      await this.compaction;
-      await this.journal.close();
-      await this.allocator.close();
-      await this.lock.release();
+      try {
+        await this.outbox.barrier();
+        await this.events.close();
+        await this.compaction;
+        await this.journal.close();
+        await this.allocator.close();
+      } finally {
+        // Even when a close above failed: the directory is free for the next master either way.
+        await this.lock.release();
+      }
     })();
     return this.closing;
   }

@@ -1,6 +1,7 @@
 import type { AllocatorOptions } from '../allocator/allocator.js';
 import { InvalidArgumentError } from '../api/errors.js';
 import type { EventLogOptions } from '../events/log.js';
+import { definedOnly } from '../util/defined-only.js';
 
 /** The subset of pino the master logs through (any pino logger fits). */
 export interface MasterLogger {
@@ -74,8 +75,7 @@ export type FilledOptions = Required<Omit<MasterOptions, 'logger' | 'eventCapaci
 export function checkOptions(opts: MasterOptions): FilledOptions {
   if (opts === null || typeof opts !== 'object') throw new InvalidArgumentError('Master.open takes an options object');
   if (typeof opts.dataDir !== 'string' || opts.dataDir === '') throw new InvalidArgumentError('dataDir must be a non-empty path');
-  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as MasterOptions;
-  const o = { ...DEFAULTS, ...given };
+  const o = { ...DEFAULTS, ...definedOnly(opts) };
   for (const k of ['heartbeatTimeoutMs', 'heartbeatIntervalMs', 'compactEvery', 'placementRetryMinMs', 'placementRetryMaxMs', 'stagingTimeoutMs', 'killRetryMs', 'killRetryMaxMs'] as const) {
     if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || o[k] <= 0) throw new InvalidArgumentError(`${k} must be a positive number, got ${o[k]}`);
   }
@@ -92,7 +92,7 @@ export function checkOptions(opts: MasterOptions): FilledOptions {
   if (o.allocator !== undefined && (o.allocator === null || typeof o.allocator !== 'object')) throw new InvalidArgumentError('allocator must be an options object');
   if (o.eventLog !== undefined && (o.eventLog === null || typeof o.eventLog !== 'object')) throw new InvalidArgumentError('eventLog must be an options object');
   return {
-    dataDir: o.dataDir,
+    dataDir: opts.dataDir,
     heartbeatTimeoutMs: o.heartbeatTimeoutMs,
     heartbeatIntervalMs: o.heartbeatIntervalMs,
     fsync: o.fsync,

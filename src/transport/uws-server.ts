@@ -41,8 +41,6 @@ const OVERSIZE_GRACE = 64 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
-/** Tries at binding a free port before giving up: losing the race to another process twice in a row is rare. */
-
 export class UwsHttpServer extends ServerBase {
   readonly transport = 'uws';
   readonly #uws: UwsModule;
