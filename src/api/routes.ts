@@ -45,11 +45,7 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
   server.route('GET', '/v1/tasks', (req) => {
     const job = req.query.get('job');
     const q = taskQuery(req.query);
-    let tasks = master.listTasks(job === null || job === '' ? undefined : job);
-    if (q.states !== null) tasks = tasks.filter((t) => q.states!.has(t.state));
-    const total = tasks.length;
-    if (q.offset > 0 || q.limit !== null) tasks = tasks.slice(q.offset, q.limit === null ? undefined : q.offset + q.limit);
-    return ok({ tasks, total });
+    return ok(master.pageTasks(job === null || job === '' ? undefined : job, q));
   });
   server.route('GET', '/v1/tasks/:id', (req) => ok(master.getTask(req.params.id)));
   server.route('POST', '/v1/tasks/:id/kill', async (req) => ok(await master.killTask(req.params.id)));
@@ -83,7 +79,7 @@ export function registerRoutes(server: HttpServer, master: Master, opts: RouteOp
 const MAX_TASK_PAGE = 100_000;
 
 /** `state`, `offset` and `limit` of a task listing, checked (400 BRL_ERR_INVALID_ARGUMENT naming the parameter). */
-function taskQuery(query: URLSearchParams): { states: Set<TaskStateName> | null; offset: number; limit: number | null } {
+function taskQuery(query: URLSearchParams): { states?: Set<TaskStateName>; offset: number; limit?: number } {
   const int = (name: string, min: number, max: number): number | null => {
     const text = query.get(name);
     if (text === null || text === '') return null;
@@ -93,7 +89,7 @@ function taskQuery(query: URLSearchParams): { states: Set<TaskStateName> | null;
     }
     return n;
   };
-  let states: Set<TaskStateName> | null = null;
+  let states: Set<TaskStateName> | undefined;
   const stateText = query.get('state');
   if (stateText !== null && stateText !== '') {
     states = new Set();
@@ -104,5 +100,6 @@ function taskQuery(query: URLSearchParams): { states: Set<TaskStateName> | null;
       states.add(s as TaskStateName);
     }
   }
-  return { states, offset: int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0, limit: int('limit', 1, MAX_TASK_PAGE) };
+  const limit = int('limit', 1, MAX_TASK_PAGE);
+  return { ...(states === undefined ? {} : { states }), offset: int('offset', 0, Number.MAX_SAFE_INTEGER) ?? 0, ...(limit === null ? {} : { limit }) };
 }

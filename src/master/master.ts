@@ -298,6 +298,14 @@ export class Master {
 
   /** Tasks (every attempt still kept), by job, instance and attempt. */
   listTasks(job?: string): TaskView[] {
+    return this.pageTasks(job).tasks;
+  }
+
+  /**
+   * Tasks in listing order (job, instance, attempt), only those in `states` when given, `limit` of them from
+   * `offset`; `total` counts the matches before paging. Views are built for the page only.
+   */
+  pageTasks(job?: string, page: { states?: ReadonlySet<TaskStateName>; offset?: number; limit?: number } = {}): { tasks: TaskView[]; total: number } {
     let tasks: TaskRecord[];
     if (job !== undefined) {
       const j = this.job(job);
@@ -309,7 +317,12 @@ export class Master {
     } else {
       tasks = [...this.store.tasks.values()];
     }
-    return tasks.sort((a, b) => cmp(a.job, b.job) || a.instance - b.instance || a.attempt - b.attempt).map(taskView);
+    const states = page.states;
+    if (states !== undefined) tasks = tasks.filter((t) => states.has(t.state));
+    tasks.sort((a, b) => cmp(a.job, b.job) || a.instance - b.instance || a.attempt - b.attempt);
+    const offset = page.offset ?? 0;
+    const end = page.limit === undefined ? tasks.length : offset + page.limit;
+    return { tasks: tasks.slice(offset, end).map(taskView), total: tasks.length };
   }
 
   getTask(id: string): TaskView {
