@@ -23,4 +23,5 @@ export type { TaskPhase } from './task.js';
 export { reapOrphans, ORPHAN_KILL_GRACE_MS } from './orphan-reaper.js';
 export type { ReapOptions, ReapOutcome, ReapResult } from './orphan-reaper.js';
 export { CHECKPOINT_DIR } from './executor/checkpoint.js';
-export type { TaskCheckpoint, ProcessIdentity } from './executor/checkpoint.js';
+export type { TaskCheckpoint } from './executor/checkpoint.js';
+export type { ProcessIdentity } from './isolation/proc.js';

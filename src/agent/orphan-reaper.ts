@@ -13,7 +13,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isSameProcess, liveIdentity, readCheckpoints } from './executor/checkpoint.js';
+import { readCheckpoints } from './executor/checkpoint.js';
+import { isSameProcess, liveIdentity } from './isolation/proc.js';
 import type { TaskCheckpoint } from './executor/checkpoint.js';
 import { signalGroup } from './executor/process-group.js';
 import { killAndRemoveCgroup } from './isolation/cgroupfs.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readProcStat } from '../agent/isolation/proc.js';
+import { liveIdentity, readProcStat } from '../agent/isolation/proc.js';
 import type { ProcStat } from '../agent/isolation/proc.js';
 import { DirLockedError } from '../api/errors.js';
 
@@ -123,8 +123,7 @@ export async function isLiveHolder(
 }
 
 async function startTimeOf(pid: number): Promise<number | null> {
-  const stat = await readProcStat(pid);
-  return stat !== undefined && Number.isFinite(stat.startTicks) ? stat.startTicks : null;
+  return (await liveIdentity(pid))?.startTicks ?? null;
 }
 
 function ignoreMissing(err: unknown): void {

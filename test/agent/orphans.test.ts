@@ -12,17 +12,16 @@ import path from 'node:path';
 import {
   CHECKPOINT_DIR,
   checkpointFile,
-  liveIdentity,
   parseCheckpoint,
   readCheckpoints,
   selfIdentity,
   writeCheckpoint,
 } from '../../src/agent/executor/checkpoint.js';
-import type { ProcessIdentity, TaskCheckpoint } from '../../src/agent/executor/checkpoint.js';
+import type { TaskCheckpoint } from '../../src/agent/executor/checkpoint.js';
 import { TaskRunner } from '../../src/agent/executor/task-runner.js';
 import { detectIsolator } from '../../src/agent/isolation/detect.js';
 import type { Detection } from '../../src/agent/isolation/detect.js';
-import { isAlive } from '../../src/agent/isolation/proc.js';
+import { type ProcessIdentity, isAlive, liveIdentity } from '../../src/agent/isolation/proc.js';
 import { reapOrphans } from '../../src/agent/orphan-reaper.js';
 import { FakeMaster } from './fake-master.js';
 import { type AgentProc, Cleanup, makeTempDir, spawnAgent, stopAgents, waitFor } from './helpers.js';

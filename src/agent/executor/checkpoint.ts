@@ -14,7 +14,7 @@
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { checkTaskId } from '../isolation/limits.js';
-import { readProcStat } from '../isolation/proc.js';
+import { type ProcessIdentity, liveIdentity } from '../isolation/proc.js';
 
 /** The checkpoint directory's name under the agent's work dir. */
 export const CHECKPOINT_DIR = 'checkpoints';
@@ -22,13 +22,6 @@ export const CHECKPOINT_DIR = 'checkpoints';
 const SUFFIX = '.json';
 const TMP_SUFFIX = '.json.tmp';
 const VERSION = 1;
-
-/** One process for good: a pid is recycled, a (pid, start time) pair is not. */
-export interface ProcessIdentity {
-  pid: number;
-  /** Start time in USER_HZ ticks since boot, field 22 of /proc/<pid>/stat. */
-  startTicks: number;
-}
 
 export interface TaskCheckpoint {
   version: typeof VERSION;
@@ -121,18 +114,6 @@ export function parseCheckpoint(text: string, expectTaskId?: string): TaskCheckp
     agent: { pid: v.agent.pid, startTicks: v.agent.startTicks },
     launchedAtMs: typeof v.launchedAtMs === 'number' ? v.launchedAtMs : 0,
   };
-}
-
-/** The identity of a live process; undefined when it is gone or a zombie (it has exited; only its pid remains). */
-export async function liveIdentity(pid: number): Promise<ProcessIdentity | undefined> {
-  const stat = await readProcStat(pid);
-  if (stat === undefined || stat.state === 'Z' || stat.state === 'X' || !Number.isFinite(stat.startTicks)) return undefined;
-  return { pid, startTicks: stat.startTicks };
-}
-
-/** Whether `id` still names a live process: same pid, same start time. */
-export async function isSameProcess(id: ProcessIdentity): Promise<boolean> {
-  return (await liveIdentity(id.pid))?.startTicks === id.startTicks;
 }
 
 let self: Promise<ProcessIdentity> | undefined;

@@ -124,3 +124,22 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** One process for good: a pid is recycled, a (pid, start time) pair is not. */
+export interface ProcessIdentity {
+  pid: number;
+  /** Start time in USER_HZ ticks since boot, field 22 of /proc/<pid>/stat. */
+  startTicks: number;
+}
+
+/** The identity of a live process; undefined when it is gone or a zombie (it has exited; only its pid remains). */
+export async function liveIdentity(pid: number): Promise<ProcessIdentity | undefined> {
+  const stat = await readProcStat(pid);
+  if (stat === undefined || stat.state === 'Z' || stat.state === 'X' || !Number.isFinite(stat.startTicks)) return undefined;
+  return { pid, startTicks: stat.startTicks };
+}
+
+/** Whether `id` still names a live process: same pid, same start time. */
+export async function isSameProcess(id: ProcessIdentity): Promise<boolean> {
+  return (await liveIdentity(id.pid))?.startTicks === id.startTicks;
+}
