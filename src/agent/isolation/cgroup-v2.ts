@@ -8,8 +8,8 @@ import {
   CgroupHandle,
   checkCgroupRoot,
   destroyHandle,
-  drain,
   handleOf,
+  killCgroup,
   liveHandleOf,
   listProcs,
   makeDir,
@@ -113,7 +113,7 @@ export class CgroupV2Isolator implements Isolator {
     const lim = checkLimits(limits);
     await this.#ensureRoot();
     const dir = path.join(this.mountPoint, this.root, taskId);
-    await makeFreshDir(dir, killAll);
+    await makeFreshDir(dir, killCgroup);
     try {
       await writeValue(path.join(dir, 'memory.max'), memoryLimitBytes(lim));
       await tryWriteValue(path.join(dir, 'memory.swap.max'), 0); // the limit means RAM; absent without swap
@@ -150,7 +150,7 @@ export class CgroupV2Isolator implements Isolator {
   }
 
   async destroy(handle: IsolatorHandle): Promise<void> {
-    await destroyHandle(this.#handle(handle), killAll);
+    await destroyHandle(this.#handle(handle), killCgroup);
   }
 
   async close(): Promise<void> {
@@ -171,8 +171,4 @@ export class CgroupV2Isolator implements Isolator {
   }
 }
 
-/** `cgroup.kill` (kernel 5.14+) kills a whole cgroup atomically, with no fork race; older kernels need rounds. */
-async function killAll(dir: string): Promise<void> {
-  await tryWriteValue(path.join(dir, 'cgroup.kill'), 1);
-  await drain(dir);
-}
+
