@@ -73,7 +73,7 @@ export function tryCommit(
   v.usedGpu[row] = v.usedGpu[row]! + gpu;
   if (ports > 0) takePorts(v, row, ports, portsOut, portsAt);
   Atomics.store(v.version, row, (expect + 2) | 0);
-  onCommit(v, row);
+  onCommit(v, row, cpu, mem);
   return CommitResult.OK;
 }
 
@@ -133,7 +133,7 @@ export function chargeRow(
   const marked: number[] = [];
   for (const port of ports) if (markPort(v, row, port)) marked.push(port);
   unlockRow(v, row, held);
-  onCommit(v, row);
+  onCommit(v, row, cpu, mem);
   return marked;
 }
 

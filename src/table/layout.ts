@@ -70,6 +70,16 @@ export const Summary = {
    */
   FIT_EPOCH: 14,
   /**
+   * 1 while the fit slots' levels still hold, even after FIT_EPOCH retired their loads: TOP_*_AT at
+   * least the most free at each level and LOAD_GRID -1 only where no row is at or above. A commit
+   * only lowers a row's free amounts, which keeps a -1 cell true (the row was counted at a level at
+   * least as high); it raises TOP_*_AT at the levels the row falls to (onCommit). Whatever frees
+   * (a release, a join, an undrain) clears it, until the next recompute. This is what lets a scan
+   * in a filling cluster skip a shard whose rows all lack room for a task, when commits have
+   * retired its loads: without it, every commit made the next miss read and recompute the shard.
+   */
+  FIT_LIVE: 15,
+  /**
    * Free cpu (millicores) and free mem (MiB) each fall into a fit level 0..FIT_LEVELS (summary.ts:
    * cpuLevel, memLevel; half-octave steps). TOP_CPU_AT + 2k holds the most free cpu of a row exactly
    * at cpu level k (-1 for none), TOP_MEM_AT + 2k likewise for mem (interleaved: a task's two levels

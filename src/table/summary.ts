@@ -25,11 +25,12 @@ import type { TableView } from './view.js';
  *    If EPOCH did not move, every mover either bumped before our begin (so its row write, which
  *    precedes the bump, is in what we read) or bumps after our check (so its move lands on top of
  *    our store). Atomics are sequentially consistent, which orders the plain row writes too.
- *  - Fit slots. TOP_*_AT and LOAD_GRID are exact or unused: a recompute stores it with FIT_EPOCH = EPOCH + 1,
- *    and movers do not maintain it, their EPOCH bump retires it until the next recompute (they
- *    would need a compare-exchange per level per commit, on every selection path). Binpack commits
- *    land on few shards, so most shards keep theirs. (EPOCH wraps after 2^32 moves; a reader would
- *    need to sleep through exactly that many to be fooled.)
+ *  - Fit slots. TOP_*_AT and LOAD_GRID are exact while FIT_EPOCH = EPOCH + 1 (stored by a
+ *    recompute): movers do not keep the grid's loads, their EPOCH bump retires them until the next
+ *    recompute (that would take a compare-exchange per level per commit). What the slots say about
+ *    levels outlives commits (FIT_LIVE): a commit raises TOP_*_AT at the levels its row falls to,
+ *    after its EPOCH bump like any mover; a freeing mover clears FIT_LIVE after its bump.
+ *    (EPOCH wraps after 2^32 moves; a reader would need to sleep through exactly that many to be fooled.)
  *  - Exact loads. A row's load is an integer (loadUnits) that the scorers use too (scoring/), so
  *    MAX_LOAD and MIN_LOAD carry no rounding slack: a shard's bound equals its best row's score,
  *    and a shard that only ties the best found so far is skipped.
@@ -118,12 +119,21 @@ function slotBase(v: TableView, row: number): number {
   return ((row / v.shardSize) | 0) * Summary.STRIDE;
 }
 
-/** After a commit on `row`: only MAX_LOAD can have become too low. */
-export function onCommit(v: TableView, row: number): void {
+/**
+ * After `cpu` and `mem` were committed on `row`: MAX_LOAD can have become too low, and so can the
+ * most free at the levels the row fell to (FIT_LIVE).
+ */
+export function onCommit(v: TableView, row: number, cpu: number, mem: number): void {
   const s = slotBase(v, row);
   const sum = v.summary;
   Atomics.add(sum, s + Summary.EPOCH, 1);
   raiseTo(sum, s + Summary.MAX_LOAD, rowLoadUnits(v, row));
+  const freeC = v.capCpu[row]! - v.usedCpu[row]!;
+  const freeM = v.capMem[row]! - v.usedMem[row]!;
+  const lc = cpuLevel(freeC);
+  const lm = memLevel(freeM);
+  if (lc !== cpuLevel(freeC + cpu)) raiseTo(sum, s + Summary.TOP_CPU_AT + 2 * lc, freeC);
+  if (lm !== memLevel(freeM + mem)) raiseTo(sum, s + Summary.TOP_MEM_AT + 2 * lm, freeM);
 }
 
 /** After resources were freed on `row` (a release, an undrain): free maxima up, MIN_LOAD down. */
@@ -132,6 +142,7 @@ export function onFreed(v: TableView, row: number): void {
   const sum = v.summary;
   Atomics.add(v.header, Header.FREED_GEN, 1);
   Atomics.add(sum, s + Summary.EPOCH, 1);
+  Atomics.store(sum, s + Summary.FIT_LIVE, 0);
   raiseTo(sum, s + Summary.MAX_FREE_CPU, v.capCpu[row]! - v.usedCpu[row]!);
   raiseTo(sum, s + Summary.MAX_FREE_MEM, v.capMem[row]! - v.usedMem[row]!);
   raiseTo(sum, s + Summary.MAX_FREE_DISK, v.capDisk[row]! - v.usedDisk[row]!);
@@ -260,6 +271,7 @@ export class SummaryAccumulator {
       sum[s + Summary.TOP_CPU_AT + 2 * i] = this.topCpu[i]!;
       sum[s + Summary.TOP_MEM_AT + 2 * i] = this.topMem[i]!;
     }
+    Atomics.store(sum, s + Summary.FIT_LIVE, 1);
     Atomics.store(sum, s + Summary.FIT_EPOCH, (this.epoch + 1) | 0);
     if (Atomics.load(sum, s + Summary.EPOCH) !== this.epoch) invalidateSummary(v, shard);
   }
@@ -278,6 +290,15 @@ export function recomputeSummary(v: TableView, shard: number, rowLimit: number):
     acc.add(v.capCpu[r]!, v.usedCpu[r]!, v.capMem[r]!, v.usedMem[r]!, v.capDisk[r]! - v.usedDisk[r]!, v.capGpu[r]!, v.usedGpu[r]!, v.portsFree[r]!);
   }
   acc.store(v, shard);
+}
+
+/**
+ * True when nothing moved the shard since its last recompute (FIT_EPOCH === EPOCH + 1): its bounds
+ * are exact, and reading its rows again would store the same values.
+ */
+export function summaryExact(v: TableView, shard: number): boolean {
+  const s = shard * Summary.STRIDE;
+  return Atomics.load(v.summary, s + Summary.FIT_EPOCH) === ((Atomics.load(v.summary, s + Summary.EPOCH) + 1) | 0);
 }
 
 /** Sets a shard's bounds to "anything may fit, anything may score" so the next scan recomputes it. */
@@ -299,6 +320,7 @@ export function invalidateSummary(v: TableView, shard: number): void {
   Atomics.store(sum, s + Summary.MAX_CAP_MEM, BIG);
   Atomics.store(sum, s + Summary.MIN_CAP_GPU, 0);
   Atomics.store(sum, s + Summary.FIT_EPOCH, 0);
+  Atomics.store(sum, s + Summary.FIT_LIVE, 0);
 }
 
 /** True when the shard's bounds admit a task of this shape (false means: skip the whole shard). */

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { CommitResult, releaseRow, tryCommit } from '../../src/table/commit.js';
-import { NodeState, Summary, UTIL_ONE } from '../../src/table/layout.js';
+import { FIT_GRID, NodeState, Summary, UTIL_ONE } from '../../src/table/layout.js';
 import { NodeTable } from '../../src/table/node-table.js';
 import {
   SummaryAccumulator,
+  cpuLevel,
   invalidateSummary,
+  memLevel,
   onFreed,
   recomputeSummary,
+  rowLoadUnits,
   shardMayFit,
 } from '../../src/table/summary.js';
 import type { TableView } from '../../src/table/view.js';
@@ -193,6 +196,21 @@ function checkPermissive(v: TableView, rowLimit: number, when: string): void {
     if (sum[b + Summary.MAX_CAP_CPU]! < e.maxCapCpu) fail('MAX_CAP_CPU');
     if (sum[b + Summary.MAX_CAP_MEM]! < e.maxCapMem) fail('MAX_CAP_MEM');
     if (sum[b + Summary.MIN_CAP_GPU]! > e.minCapGpu) fail('MIN_CAP_GPU');
+    // Fit slots, where readers may use them: levels while FIT_LIVE, loads too while FIT_EPOCH is current.
+    const loadsExact = sum[b + Summary.FIT_EPOCH] === ((sum[b + Summary.EPOCH]! + 1) | 0);
+    if (!loadsExact && sum[b + Summary.FIT_LIVE] !== 1) continue;
+    for (let r = s * v.shardSize; r < Math.min((s + 1) * v.shardSize, rowLimit); r++) {
+      if (v.state[r] !== NodeState.UP) continue;
+      const freeC = v.capCpu[r]! - v.usedCpu[r]!;
+      const freeM = v.capMem[r]! - v.usedMem[r]!;
+      const lc = cpuLevel(freeC);
+      const lm = memLevel(freeM);
+      if (sum[b + Summary.TOP_CPU_AT + 2 * lc]! < freeC) fail(`TOP_CPU_AT level ${lc} (row ${r})`);
+      if (sum[b + Summary.TOP_MEM_AT + 2 * lm]! < freeM) fail(`TOP_MEM_AT level ${lm} (row ${r})`);
+      const cell = sum[b + Summary.LOAD_GRID + lc * FIT_GRID + lm]!;
+      if (cell < 0) fail(`LOAD_GRID cell ${lc},${lm} says no row (row ${r})`);
+      if (loadsExact && cell < rowLoadUnits(v, r)) fail(`LOAD_GRID cell ${lc},${lm} load (row ${r})`);
+    }
   }
 }
 

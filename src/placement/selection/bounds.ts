@@ -76,7 +76,7 @@ export class ShardBounds {
   /**
    * For the task given to begin(): -1 when the shard's summary proves no row of it fits the task
    * (free maxima, or the fit grid), else an upper bound on the load of a row that fits it
-   * (0x7fffffff when the grid is not exact and cannot tell).
+   * (0x7fffffff when the grid's loads are retired and cannot tell; its levels may still prove a miss).
    */
   fitLoad(v: TableView, shard: number): number {
     const s = shard * Summary.STRIDE;
@@ -91,12 +91,15 @@ export class ShardBounds {
     ) {
       return -1;
     }
-    if (sum[s + Summary.FIT_EPOCH] !== ((sum[s + Summary.EPOCH]! + 1) | 0)) return 0x7fffffff;
+    // Loads exact, or only the levels (commits since the recompute), or nothing to go by.
+    const exact = sum[s + Summary.FIT_EPOCH] === ((sum[s + Summary.EPOCH]! + 1) | 0);
+    if (!exact && sum[s + Summary.FIT_LIVE] !== 1) return 0x7fffffff;
     // Rows at the task's own level count only if one of them has enough free.
     const lc = sum[s + Summary.TOP_CPU_AT + 2 * this.levelC]! >= this.cpu ? this.levelC : this.levelC + 1;
     const lm = sum[s + Summary.TOP_MEM_AT + 2 * this.levelM]! >= this.mem ? this.levelM : this.levelM + 1;
     if (lc > FIT_LEVELS || lm > FIT_LEVELS) return -1;
-    return sum[s + Summary.LOAD_GRID + lc * FIT_GRID + lm]!;
+    const load = sum[s + Summary.LOAD_GRID + lc * FIT_GRID + lm]!;
+    return exact || load < 0 ? load : 0x7fffffff;
   }
 
   /** Upper bound on the shard's best score for the task, given its fitLoad (which must be >= 0). */

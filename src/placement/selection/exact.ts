@@ -1,5 +1,5 @@
 import { FIT_GRID, NodeState, Summary } from '../../table/layout.js';
-import { SummaryAccumulator, cpuLevel, loadUnits, memLevel, recip, shareUnits } from '../../table/summary.js';
+import { SummaryAccumulator, cpuLevel, loadUnits, memLevel, recip, shareUnits, summaryExact } from '../../table/summary.js';
 import type { TableView } from '../../table/view.js';
 import { constraintsFit } from '../feasibility/constraints-fit.js';
 import type { PlacementQuery } from '../query.js';
@@ -190,8 +190,7 @@ export class ExactSelector {
     const hi = lo + v.shardSize < rowLimit ? lo + v.shardSize : rowLimit;
     this.rowsRead += hi - lo;
     this.shardsRead++;
-    const s = shard * Summary.STRIDE;
-    if (Atomics.load(v.summary, s + Summary.FIT_EPOCH) === ((Atomics.load(v.summary, s + Summary.EPOCH) + 1) | 0)) {
+    if (summaryExact(v, shard)) {
       this.scan(v, q, c, lo, hi, false);
     } else {
       this.acc.begin(v, shard);
