@@ -5,11 +5,11 @@ import type { TableView } from '../table/view.js';
 import { Diagnosis } from './diagnose.js';
 import { VerdictCache } from './verdict-cache.js';
 import type { PlacementQuery } from './query.js';
-import { ShardBounds } from './selection/bounds.js';
 import { Candidates } from './selection/candidates.js';
 import { ExactSelector } from './selection/exact.js';
 import { Xorshift32 } from './selection/random.js';
 import { selectSampled } from './selection/sampled.js';
+import { ScanMemory } from './selection/shard-scan.js';
 import { Policy } from './scoring/policy.js';
 import { Reason, Status } from './status.js';
 
@@ -48,7 +48,7 @@ export class Placer {
   private readonly opts: PlacerOptions;
   private readonly rng: Xorshift32;
   private readonly cands = new Candidates();
-  private readonly bounds = new ShardBounds();
+  private readonly scanMemory = new ScanMemory();
   readonly exact = new ExactSelector();
   readonly diagnosis = new Diagnosis();
   /** Unplaceable verdicts by request shape, valid until something is freed (see verdict-cache.ts). */
@@ -89,6 +89,7 @@ export class Placer {
     if (!Number.isInteger(index) || index < 0 || index >= count) {
       throw new InvalidArgumentError(`ownership index must be an integer in [0, ${count}), got ${index}`);
     }
+    if (count !== this.ownCount) this.scanMemory.regions.clear();
     this.ownIndex = index;
     this.ownCount = count;
     if (this.sticky >= 0 && !this.owns((this.sticky / this.view.shardSize) | 0)) this.sticky = -1;
@@ -133,7 +134,8 @@ export class Placer {
         this.exact.select(v, q, c, rowLimit, from, this.ownIndex, this.ownCount);
       } else {
         const sticky = q.policy === Policy.BINPACK ? this.sticky : -1;
-        selectSampled(v, q, c, this.rng, this.opts.sampleK, rowLimit, this.ownIndex, this.ownCount, sticky, this.bounds);
+        this.scanMemory.gen = freedGen;
+        selectSampled(v, q, c, this.rng, this.opts.sampleK, rowLimit, this.ownIndex, this.ownCount, sticky, this.scanMemory);
       }
       if (c.bestRow < 0) break;
       let r = tryCommit(v, c.bestRow, c.bestVersion, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt);

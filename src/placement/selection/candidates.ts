@@ -20,6 +20,11 @@ export class Candidates {
   found = 0;
   /** Rows rejected on resources alone, so a selection can tell a stale shard summary. */
   resourceMisses = 0;
+  /**
+   * Rows passed over because a writer held them (odd version): their "no" is not a proof, so a
+   * read that met one must not be remembered as a miss (shard-misses.ts, region-misses.ts).
+   */
+  busy = 0;
 
   reset(): void {
     this.bestRow = -1;
@@ -27,6 +32,7 @@ export class Candidates {
     this.bestScore = -Infinity;
     this.found = 0;
     this.resourceMisses = 0;
+    this.busy = 0;
   }
 
   /** Offers a row; returns true when it is feasible (and was scored). */
@@ -40,7 +46,11 @@ export class Candidates {
       return false;
     }
     const ver = Atomics.load(v.version, row);
-    if ((ver & 1) !== 0 || v.state[row] !== NodeState.UP) return false;
+    if ((ver & 1) !== 0) {
+      this.busy++;
+      return false;
+    }
+    if (v.state[row] !== NodeState.UP) return false;
     if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
     this.consider(row, ver, score(q.policy, v, row, q.cpu, q.mem, q.gpu));
     return true;

@@ -1,10 +1,9 @@
 import { NodeState } from '../../table/layout.js';
 import type { TableView } from '../../table/view.js';
 import type { PlacementQuery } from '../query.js';
-import type { ShardBounds } from './bounds.js';
 import type { Candidates } from './candidates.js';
 import type { Xorshift32 } from './random.js';
-import { scanShards } from './shard-scan.js';
+import { type ScanMemory, scanShards } from './shard-scan.js';
 
 /**
  * Probes per wanted candidate before falling back to a scan. Random probes are cheap while most
@@ -35,7 +34,9 @@ export const RUN = 4;
  * caller's own shards (shard % ownCount === ownIndex: pick a random owned shard, then a random row
  * in it, as one draw) so parallel threads rarely touch the same row; when they yield nothing, the
  * pruned scan covers the own shards, then widens to the whole table.
- * `bounds` is the caller's, reused (no allocation per task).
+ * `mem` is the caller's, reused (no allocation per task); it remembers which owners' shards a scan
+ * found nothing in, at table generation mem.gen: those are not probed or scanned again for a
+ * request at least as large until something is freed.
  * `sticky` (>= 0) is offered first: for binpack it is the row this thread filled last, which keeps
  * packing tight and the row in cache.
  */
@@ -49,15 +50,18 @@ export function selectSampled(
   ownIndex: number,
   ownCount: number,
   sticky: number,
-  bounds: ShardBounds,
+  mem: ScanMemory,
 ): void {
+  const regions = mem.regions;
+  const gen = mem.gen;
   if (sticky >= 0 && sticky < rowLimit) c.offer(v, q, sticky);
   const size = v.shardSize;
   const all = v.shardCount(rowLimit);
   // Own shards are ownIndex, ownIndex + ownCount, ... below `all`; the draws cover their rows.
   const owned = ownIndex < all ? (((all - ownIndex - 1) / ownCount) | 0) + 1 : 0;
   const span = ownCount === 1 ? rowLimit : owned * size;
-  if (span > 0) {
+  const ownMissed = regions.covers(ownIndex, q, gen);
+  if (span > 0 && !ownMissed) {
     const state = v.state;
     const maxProbes = k * PROBES_PER_CANDIDATE;
     const maxDraws = maxProbes * DRAWS_PER_PROBE;
@@ -87,7 +91,11 @@ export function selectSampled(
   }
   if (c.found > 0) return;
   // Nothing from the dice: scan own shards from a random start, then everyone's.
-  if (owned > 0) scanShards(v, q, c, rowLimit, ownIndex, ownCount, owned, rng.below(owned), k, bounds);
+  if (owned > 0 && !ownMissed) {
+    const busy = c.busy;
+    scanShards(v, q, c, rowLimit, ownIndex, ownCount, owned, rng.below(owned), rng.below(size), k, mem);
+    if (c.found === 0 && c.busy === busy) regions.record(ownIndex, q, gen);
+  }
   if (c.found > 0 || ownCount === 1 || all === 0) return;
   // Then the other threads' shards, one owner's set at a time from a random one: our own were just
   // scanned in full, and reading them again is what made two threads slower than one when full.
@@ -95,8 +103,10 @@ export function selectSampled(
   for (let n = 0; n < ownCount && c.found === 0; n++) {
     let j = first + n;
     if (j >= ownCount) j -= ownCount;
-    if (j === ownIndex || j >= all) continue;
+    if (j === ownIndex || j >= all || regions.covers(j, q, gen)) continue;
     const count = (((all - j - 1) / ownCount) | 0) + 1;
-    scanShards(v, q, c, rowLimit, j, ownCount, count, rng.below(count), k, bounds);
+    const busy = c.busy;
+    scanShards(v, q, c, rowLimit, j, ownCount, count, rng.below(count), rng.below(size), k, mem);
+    if (c.found === 0 && c.busy === busy) regions.record(j, q, gen);
   }
 }
