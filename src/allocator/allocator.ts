@@ -219,7 +219,6 @@ interface Round {
   /** Items in buffer order; item k occupies buffer rows [pos[k], pos[k] + units). */
   tasks: PendingTask[];
   pos: number[];
-  subs: { lo: number; hi: number }[];
   jobs: JobState[];
   promise: Promise<void>;
 }
@@ -307,7 +306,7 @@ export class Allocator {
     // Room for 8 ports a task on average, and never less than one node's whole span, so any task
     // whose ports fit a node also fits an empty round.
     const portsCapacity = Math.max(capacity * 8, this.table.limits.maxPortSpan);
-    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, portsCapacity));
+    const data = Array.from({ length: ROUNDS_IN_FLIGHT }, () => allocateTaskBuffer(capacity, portsCapacity, workers));
     this.buffers = data.map((d) => new TaskBufferView(d));
     for (const spec of opts.nodes ?? []) this.addNode(spec);
     this.pool = new PlacementPool(workers, {
@@ -835,10 +834,15 @@ export class Allocator {
       this.roundCounter--;
       return null;
     }
-    // Split into W sub-batches: a job-scoped job's tasks all go to one sub-batch (by job); the rest
-    // fill the smallest sub-batch, which balances the threads' work.
+    // Split into W sub-batches: a job-scoped job's tasks all go to one sub-batch (by job), first in
+    // it, where only that sub-batch's request places them; the rest are dealt round the sub-batches
+    // and may be claimed by any thread (messages.ts RoundRequest).
+    const jobBuckets: PendingTask[][] = [];
     const buckets: PendingTask[][] = [];
-    for (let w = 0; w < W; w++) buckets.push([]);
+    for (let w = 0; w < W; w++) {
+      jobBuckets.push([]);
+      buckets.push([]);
+    }
     const jobBucket = new Map<string, number>();
     // A job-scoped job sits in one bucket, so it enters one sub-batch's job list and this list once.
     const jobList: JobState[] = [];
@@ -850,7 +854,7 @@ export class Allocator {
           b = jobBucket.size % W;
           jobBucket.set(t.jobKey, b);
         }
-        buckets[b]!.push(t);
+        jobBuckets[b]!.push(t);
       } else if (t.units >= 2 * W) {
         // A large slice is shared out so every thread gets a part.
         const each = Math.ceil(t.units / W);
@@ -863,16 +867,20 @@ export class Allocator {
     const ordered: PendingTask[] = [];
     const pos: number[] = [];
     let rowsUsed = 0;
-    const subs: { lo: number; hi: number }[] = [];
-    const requests: RoundRequest[] = [];
+    const subs: { lo: number; shared: number; hi: number; jobs: RoundJob[] }[] = [];
+    const csets = new Map<number, CompiledConstraints>();
     const req = buf.req;
     let portsAt = 0;
     for (let w = 0; w < W; w++) {
       const lo = rowsUsed;
-      const csets = new Map<number, CompiledConstraints>();
+      let shared = lo;
       const jobsForSub: RoundJob[] = [];
       const jobIdxLocal = new Map<string, number>();
-      for (const t of buckets[w]!) {
+      const own = jobBuckets[w]!;
+      const dealt = buckets[w]!;
+      for (let n = 0; n < own.length + dealt.length; n++) {
+        if (n === own.length) shared = rowsUsed;
+        const t = n < own.length ? own[n]! : dealt[n - own.length]!;
         if (t.units === 0) continue;
         const first = rowsUsed;
         ordered.push(t);
@@ -912,9 +920,22 @@ export class Allocator {
           portsAt += t.ports;
         }
       }
-      const hi = rowsUsed;
-      subs.push({ lo, hi });
-      if (hi > lo) requests.push({ buffer: index % ROUNDS_IN_FLIGHT, lo, hi, ownerIndex: w, ownerCount: W, csets: [...csets.values()], jobs: jobsForSub });
+      if (dealt.length === 0) shared = rowsUsed;
+      subs.push({ lo, shared, hi: rowsUsed, jobs: jobsForSub });
+    }
+    const ranges = new Int32Array(2 * W);
+    for (let w = 0; w < W; w++) {
+      ranges[2 * w] = subs[w]!.shared;
+      ranges[2 * w + 1] = subs[w]!.hi;
+      Atomics.store(buf.claims, w, subs[w]!.shared);
+    }
+    const roundCsets = [...csets.values()];
+    const requests: RoundRequest[] = [];
+    for (let w = 0; w < W; w++) {
+      const s = subs[w]!;
+      if (s.hi > s.lo) {
+        requests.push({ buffer: index % ROUNDS_IN_FLIGHT, lo: s.lo, shared: s.shared, hi: s.hi, sub: w, ranges, ownerCount: W, csets: roundCsets, jobs: s.jobs });
+      }
     }
     const promise = Promise.all(requests.map((r) => this.pool.run(r))).then(
       (results) => {
@@ -925,7 +946,7 @@ export class Allocator {
         }
       },
     );
-    return { index, tasks: ordered, pos, subs, jobs: jobList, promise };
+    return { index, tasks: ordered, pos, jobs: jobList, promise };
   }
 
   private jobState(jobKey: string, cset: CompiledConstraints): JobState {

@@ -27,16 +27,28 @@ export interface RoundJob {
   rows: Int32Array;
 }
 
-/** One sub-batch: place tasks [lo, hi) of the shared task buffer. */
+/**
+ * One sub-batch: place tasks [lo, hi) of the shared task buffer. [lo, shared) holds its job-scoped
+ * tasks, placed by this request alone (their job state lives in it); [shared, hi) is claimed in
+ * chunks through the buffer's claims word `sub`, by this request and by any thread that finished
+ * its own part of the round, so one slow part does not leave the other threads idle.
+ */
 export interface RoundRequest {
   /** Which task buffer the range is in. */
   buffer: number;
   lo: number;
+  shared: number;
   hi: number;
-  /** Shard ownership for this sub-batch: shards with shard % ownerCount === ownerIndex. */
-  ownerIndex: number;
+  /** This sub-batch's claims word. */
+  sub: number;
+  /** [shared, hi) of every sub-batch of the round, by claims word: what may be claimed once this part is done. */
+  ranges: Int32Array;
+  /**
+   * Threads sharing the shards: each owns shards with shard % ownerCount === its own index (the row
+   * it claimed at start), whichever sub-batches it runs, so two threads never sample the same shards.
+   */
   ownerCount: number;
-  /** Constraint sets referenced by the range, current versions. */
+  /** Constraint sets referenced by the round (any part may be claimed), current versions. */
   csets: CompiledConstraints[];
   jobs: RoundJob[];
 }

@@ -12,18 +12,21 @@ export interface TaskBufferData {
   /** Result columns: row (-1 none), status, reason, detail. */
   res: SharedArrayBuffer;
   ports: SharedArrayBuffer;
+  /** One Int32 a sub-batch: the next task of its shared part not yet claimed by a thread (see worker.ts). */
+  claims: SharedArrayBuffer;
 }
 
 export const Req = { CPU: 0, MEM: 1, DISK: 2, GPU: 3, PORTS: 4, POLICY: 5, CSET: 6, JOB: 7, PORTS_AT: 8, STRIDE: 9 } as const;
 export const Res = { ROW: 0, STATUS: 1, REASON: 2, DETAIL: 3, STRIDE: 4 } as const;
 
-export function allocateTaskBuffer(capacity: number, portsCapacity: number): TaskBufferData {
+export function allocateTaskBuffer(capacity: number, portsCapacity: number, subBatches: number): TaskBufferData {
   return {
     capacity,
     portsCapacity,
     req: new SharedArrayBuffer(capacity * Req.STRIDE * 4),
     res: new SharedArrayBuffer(capacity * Res.STRIDE * 4),
     ports: new SharedArrayBuffer(portsCapacity * 4),
+    claims: new SharedArrayBuffer(subBatches * 4),
   };
 }
 
@@ -33,11 +36,13 @@ export class TaskBufferView {
   readonly req: Int32Array;
   readonly res: Int32Array;
   readonly ports: Int32Array;
+  readonly claims: Int32Array;
 
   constructor(data: TaskBufferData) {
     this.data = data;
     this.req = new Int32Array(data.req);
     this.res = new Int32Array(data.res);
     this.ports = new Int32Array(data.ports);
+    this.claims = new Int32Array(data.claims);
   }
 }

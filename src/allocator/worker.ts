@@ -44,25 +44,22 @@ function placerFor(): Placer {
   return placer;
 }
 
-export default function placeRound(msg: RoundRequest): RoundResult {
-  const started = performance.now();
-  const p = placerFor();
-  for (const c of msg.csets) {
-    const cached = csetCache.get(c.id);
-    if (cached === undefined || cached.generation !== c.generation) csetCache.set(c.id, c);
-  }
-  const jobs: JobPlacementState[] = [];
-  for (const j of msg.jobs) jobs.push(new JobPlacementState(csetCache.get(j.cset)!, j.rows, view));
-  p.setOwnership(msg.ownerIndex, msg.ownerCount);
-  const tasks = buffers[msg.buffer]!;
+/**
+ * Tasks a thread claims at a time from a sub-batch's shared part: small enough that a slow stretch
+ * (a full cluster's scans and diagnoses) is spread over the threads, large enough that the claim
+ * (one atomic add) is noise.
+ */
+export const CLAIM_CHUNK = 64;
+
+let placed = 0;
+let unplaced = 0;
+
+/** Places tasks [lo, hi) of `tasks` with the jobs of this request. */
+function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[], lo: number, hi: number): void {
   const req = tasks.req;
   const res = tasks.res;
   const portsOut = tasks.ports;
-  const conflicts0 = p.conflicts;
-  const retries0 = p.retries;
-  let placed = 0;
-  let unplaced = 0;
-  for (let i = msg.lo; i < msg.hi; i++) {
+  for (let i = lo; i < hi; i++) {
     const r = i * Req.STRIDE;
     const csetId = req[r + Req.CSET]!;
     const jobIdx = req[r + Req.JOB]!;
@@ -87,6 +84,41 @@ export default function placeRound(msg: RoundRequest): RoundResult {
     latency.record(Math.round((t1 - t0) * 1e6));
     if (status === Status.OK) placed++;
     else unplaced++;
+  }
+}
+
+/**
+ * One request: its job-scoped tasks [lo, shared) first, then chunks claimed from its own shared
+ * part and, once that is taken, from the other sub-batches of the round (messages.ts RoundRequest).
+ */
+export default function placeRound(msg: RoundRequest): RoundResult {
+  const started = performance.now();
+  const p = placerFor();
+  for (const c of msg.csets) {
+    const cached = csetCache.get(c.id);
+    if (cached === undefined || cached.generation !== c.generation) csetCache.set(c.id, c);
+  }
+  const jobs: JobPlacementState[] = [];
+  for (const j of msg.jobs) jobs.push(new JobPlacementState(csetCache.get(j.cset)!, j.rows, view));
+  p.setOwnership(row % msg.ownerCount, msg.ownerCount);
+  const tasks = buffers[msg.buffer]!;
+  const claims = tasks.claims;
+  const conflicts0 = p.conflicts;
+  const retries0 = p.retries;
+  placed = 0;
+  unplaced = 0;
+  placeRange(p, tasks, jobs, msg.lo, msg.shared);
+  const ranges = msg.ranges;
+  const subs = ranges.length >> 1;
+  for (let n = 0; n < subs; n++) {
+    let j = msg.sub + n;
+    if (j >= subs) j -= subs;
+    const end = ranges[2 * j + 1]!;
+    for (;;) {
+      const from = Atomics.add(claims, j, CLAIM_CHUNK);
+      if (from >= end) break;
+      placeRange(p, tasks, jobs, from, from + CLAIM_CHUNK < end ? from + CLAIM_CHUNK : end);
+    }
   }
   return { busyMs: performance.now() - started, placed, unplaced, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
 }
