@@ -167,6 +167,24 @@ describe('Allocator.place', () => {
     expect(again.assignments[0]!.nodeId).toBe(d.assignments[0]!.nodeId);
   });
 
+  it('keeps distinct hosts for jobs whose rounds also carry tasks any thread may claim', async () => {
+    // Many small rounds with two threads: each round holds job-scoped instances (placed by their own
+    // sub-batch only) next to plain tasks that either thread claims in chunks once its part is done.
+    // Room for all of it whatever the order: binpack fills ~5 nodes with the plain tasks, 35 stay for 30 distinct hosts.
+    const a = await make({ nodes: nodes(40, { cpus: 64, mem: '128Gi' }), workers: 2, roundSize: 96 });
+    const batch: TaskRequest[] = [];
+    for (let j = 0; j < 6; j++) batch.push(...tasks(30, { job: `db${j}`, constraints: [{ operator: 'distinct_hosts' }] }, `db${j}-`));
+    batch.push(...tasks(300, {}, 'plain'));
+    const r = await a.place(batch);
+    expect(r.unplaced).toEqual([]);
+    expect(r.assignments).toHaveLength(480);
+    for (let j = 0; j < 6; j++) {
+      const hosts = r.assignments.filter((x) => x.taskId.startsWith(`db${j}-`)).map((x) => x.nodeId);
+      expect(hosts).toHaveLength(30);
+      expect(new Set(hosts).size).toBe(30);
+    }
+  });
+
   it('honours =, != and regex constraints', async () => {
     const a = await make({ nodes: nodes(6), workers: 2 });
     const eq = await a.place(tasks(3, { constraints: [{ attribute: 'zone', operator: '=', value: 'b' }] }, 'eq'));
