@@ -1,4 +1,4 @@
-import type { JobPlacementState } from './constraints/job-state.js';
+import { RequestShapes } from './request-shapes.js';
 import type { PlacementQuery } from './query.js';
 
 /**
@@ -20,16 +20,7 @@ import type { PlacementQuery } from './query.js';
 export const VERDICT_CACHE_SIZE = 32;
 
 export class VerdictCache {
-  private readonly cpu = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly mem = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly disk = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly gpu = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly ports = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly cset = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly gen = new Int32Array(VERDICT_CACHE_SIZE);
-  private readonly live = new Uint8Array(VERDICT_CACHE_SIZE);
-  private readonly job: (JobPlacementState | null)[] = new Array<JobPlacementState | null>(VERDICT_CACHE_SIZE).fill(null);
-  private readonly jobVersion = new Int32Array(VERDICT_CACHE_SIZE);
+  private readonly shapes = new RequestShapes(VERDICT_CACHE_SIZE);
   readonly status = new Int32Array(VERDICT_CACHE_SIZE);
   readonly reason = new Int32Array(VERDICT_CACHE_SIZE);
   readonly detail = new Int32Array(VERDICT_CACHE_SIZE);
@@ -44,20 +35,8 @@ export class VerdictCache {
    */
   lookup(q: PlacementQuery, gen: number, anyScope = false): number {
     if (this.newestGen !== gen) return -1;
-    const job = q.job;
-    const jobVersion = job === null ? 0 : job.version;
-    const cs = q.cset === null ? -1 : q.cset.id;
     for (let i = 0; i < VERDICT_CACHE_SIZE; i++) {
-      if (
-        this.live[i] === 1 &&
-        this.gen[i] === gen &&
-        (anyScope || (this.cset[i] === cs && this.job[i] === job && this.jobVersion[i] === jobVersion)) &&
-        q.cpu >= this.cpu[i]! &&
-        q.mem >= this.mem[i]! &&
-        q.disk >= this.disk[i]! &&
-        q.gpu >= this.gpu[i]! &&
-        q.ports >= this.ports[i]!
-      ) {
+      if (this.shapes.covers(i, q, gen, anyScope)) {
         this.hits++;
         return i;
       }
@@ -68,16 +47,7 @@ export class VerdictCache {
   insert(q: PlacementQuery, gen: number, status: number, reason: number, detail: number): void {
     const i = this.next;
     this.next = i + 1 === VERDICT_CACHE_SIZE ? 0 : i + 1;
-    this.cpu[i] = q.cpu;
-    this.mem[i] = q.mem;
-    this.disk[i] = q.disk;
-    this.gpu[i] = q.gpu;
-    this.ports[i] = q.ports;
-    this.cset[i] = q.cset === null ? -1 : q.cset.id;
-    this.job[i] = q.job;
-    this.jobVersion[i] = q.job === null ? 0 : q.job.version;
-    this.gen[i] = gen;
-    this.live[i] = 1;
+    this.shapes.write(i, q, gen);
     this.newestGen = gen;
     this.status[i] = status;
     this.reason[i] = reason;

@@ -1,5 +1,5 @@
-import type { JobPlacementState } from '../constraints/job-state.js';
 import type { PlacementQuery } from '../query.js';
+import { RequestShapes } from '../request-shapes.js';
 
 /**
  * Per thread, per shard: the last request a full read of the shard found no row for, and the table
@@ -14,67 +14,14 @@ import type { PlacementQuery } from '../query.js';
  * the scans read. One slot a shard, overwritten by the next miss; typed arrays, grown with the table.
  */
 export class ShardMisses {
-  private gen = new Int32Array(0);
-  private live = new Uint8Array(0);
-  private cpu = new Int32Array(0);
-  private mem = new Int32Array(0);
-  private disk = new Int32Array(0);
-  private gpu = new Int32Array(0);
-  private ports = new Int32Array(0);
-  /** Constraint set id, -1 for an unconstrained miss. */
-  private cset = new Int32Array(0);
-  private jobVersion = new Int32Array(0);
-  private job: (JobPlacementState | null)[] = [];
+  private readonly shapes = new RequestShapes(0);
 
   covers(shard: number, q: PlacementQuery, gen: number): boolean {
-    if (shard >= this.live.length || this.live[shard] !== 1 || this.gen[shard] !== gen) return false;
-    const cs = this.cset[shard]!;
-    if (cs >= 0 && (q.cset === null || q.cset.id !== cs || this.job[shard] !== q.job || (q.job !== null && this.jobVersion[shard] !== q.job.version))) {
-      return false;
-    }
-    return (
-      q.cpu >= this.cpu[shard]! &&
-      q.mem >= this.mem[shard]! &&
-      q.disk >= this.disk[shard]! &&
-      q.gpu >= this.gpu[shard]! &&
-      q.ports >= this.ports[shard]!
-    );
+    return shard < this.shapes.size && this.shapes.covers(shard, q, gen, false);
   }
 
   record(shard: number, q: PlacementQuery, gen: number): void {
-    if (shard >= this.live.length) this.grow(shard + 1);
-    this.live[shard] = 1;
-    this.gen[shard] = gen;
-    this.cpu[shard] = q.cpu;
-    this.mem[shard] = q.mem;
-    this.disk[shard] = q.disk;
-    this.gpu[shard] = q.gpu;
-    this.ports[shard] = q.ports;
-    this.cset[shard] = q.cset === null ? -1 : q.cset.id;
-    this.job[shard] = q.job;
-    this.jobVersion[shard] = q.job === null ? 0 : q.job.version;
-  }
-
-  private grow(min: number): void {
-    const n = Math.max(min, this.live.length * 2, 64);
-    const widen = (a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> => {
-      const b = new Int32Array(n);
-      b.set(a);
-      return b;
-    };
-    const live = new Uint8Array(n);
-    live.set(this.live);
-    this.live = live;
-    this.gen = widen(this.gen);
-    this.cpu = widen(this.cpu);
-    this.mem = widen(this.mem);
-    this.disk = widen(this.disk);
-    this.gpu = widen(this.gpu);
-    this.ports = widen(this.ports);
-    this.cset = widen(this.cset);
-    this.jobVersion = widen(this.jobVersion);
-    const job = new Array<JobPlacementState | null>(n).fill(null);
-    for (let i = 0; i < this.job.length; i++) job[i] = this.job[i]!;
-    this.job = job;
+    if (shard >= this.shapes.size) this.shapes.grow(shard + 1);
+    this.shapes.write(shard, q, gen);
   }
 }
