@@ -9,6 +9,8 @@ import type { Upstream } from './nginx.js';
  * HAProxy asks for about two descriptors per connection at start-up and refuses to run when the
  * hard limit is lower; the benchmark needs 64 client connections and as many upstream.
  * `http-reuse always` shares idle upstream connections between clients, HAProxy's keep-alive mode.
+ * The frontend rewrites headers as Borealis does by default (headers.ts), so both do the same work: X-Forwarded-For
+ * appended (`option forwardfor`), X-Forwarded-Proto and X-Forwarded-Host set, Via added both ways.
  */
 export function haproxyConfig(port: number, upstreams: readonly Upstream[]): string {
   const servers = upstreams.map((u, i) => `  server b${i + 1} ${HOST}:${u.port} weight ${u.weight}`).join('\n');
@@ -23,6 +25,11 @@ defaults
   http-reuse always
 frontend fe
   bind ${HOST}:${port}
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)] if { req.hdr(host) -m found }
+  http-request add-header Via "1.1 haproxy"
+  http-response add-header Via "1.1 haproxy"
   default_backend backends
 backend backends
   balance leastconn

@@ -26,7 +26,8 @@ if (targets.length === 0 || targets.some((t) => !Number.isInteger(t.port) || t.p
 }
 
 const agent = new Agent({ keepAlive: true, maxFreeSockets: MAX_FREE_SOCKETS });
-const proxy = httpProxy.createProxyServer({ agent });
+// xfwd: X-Forwarded-For/-Port/-Proto/-Host, as Borealis adds them (it has no Via option).
+const proxy = httpProxy.createProxyServer({ agent, xfwd: true });
 const perTarget = targets.map((target) => ({ target }));
 let next = 0;
 

@@ -51,7 +51,11 @@ export function backendConfig(dir: string, port: number): string {
   );
 }
 
-/** `proxy_http_version 1.1` and an empty Connection header are what make upstream keep-alive work. */
+/**
+ * `proxy_http_version 1.1` and an empty Connection header are what make upstream keep-alive work. The forwarding
+ * headers are Borealis' defaults (headers.ts), so both do the same work: X-Forwarded-For appended, X-Forwarded-Proto
+ * and X-Forwarded-Host set, Via added both ways (nginx has no Via of its own).
+ */
 export function proxyConfig(dir: string, port: number, upstreams: readonly Upstream[]): string {
   const servers = upstreams.map((u) => `    server ${HOST}:${u.port} weight=${u.weight};`).join('\n');
   return main(
@@ -68,6 +72,11 @@ ${servers}
       proxy_pass http://backends;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header Via "1.1 nginx";
+      add_header Via "1.1 nginx";
     }
   }`,
   );
