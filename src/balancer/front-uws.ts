@@ -36,6 +36,7 @@ import { LIBUS_LISTEN_DEFAULT, type UwsContext, type UwsListenSocket, type UwsRe
 import { WsBridges } from './ws-bridge.js';
 import { closeAfterGrace, listenUws } from '../transport/uws-lifecycle.js';
 import { nameIs } from './tokens.js';
+import { PeerAddressText } from '../transport/peer-address.js';
 
 export interface UwsFrontOptions {
   /**
@@ -88,6 +89,8 @@ export interface RequestHead {
   hasBody: boolean;
 }
 
+const peerAddresses = new PeerAddressText();
+
 export function readHead(res: UwsStreamingResponse, req: UwsRequest): RequestHead {
   const rawHeaders: string[] = [];
   collecting = rawHeaders;
@@ -99,27 +102,9 @@ export function readHead(res: UwsStreamingResponse, req: UwsRequest): RequestHea
     method: req.getCaseSensitiveMethod(),
     target: query === undefined ? url : `${url}?${query}`,
     rawHeaders,
-    remoteAddress: addressText(res.getRemoteAddressAsText()),
+    remoteAddress: peerAddresses.text(res.getRemoteAddress()),
     hasBody: collectedBody,
   };
-}
-
-// The last peer address decoded: consecutive requests mostly come from the same client, and comparing its bytes
-// with the last text is cheaper than decoding again.
-let lastAddress = '';
-
-/** uWS gives the peer's address as ASCII bytes. */
-function addressText(ab: ArrayBuffer): string {
-  const b = new Uint8Array(ab);
-  const n = b.length;
-  const last = lastAddress;
-  if (n === last.length) {
-    let i = 0;
-    while (i < n && b[i] === last.charCodeAt(i)) i++;
-    if (i === n) return last;
-  }
-  lastAddress = String.fromCharCode.apply(null, b as unknown as number[]);
-  return lastAddress;
 }
 
 // Writes made outside a uWS callback must be corked; cork() takes a callback, so these module-level slots carry
@@ -369,6 +354,17 @@ export class UwsDownstream implements Downstream {
     if (op === OP_FLUSH) {
       const body = this.#deferred;
       this.#deferred = null;
+      if (body !== null && this.#endDeferred) {
+        // The whole response at once (the common small one): end() writes it with its Content-Length, and uWS keeps
+        // what the socket does not take now. That is at most one upstream read, so tryEnd's backpressure (and the
+        // array it returns) buys nothing here.
+        this.#endDeferred = false;
+        this.#beforeEnd();
+        this.#written = body.byteLength;
+        res.end(body);
+        this.#finish();
+        return true;
+      }
       if (body !== null && !this.#tryEnd(body)) this.#endAfterPending = this.#endDeferred;
       else if (this.#endDeferred) this.run(OP_END, EMPTY);
       this.#endDeferred = false;

@@ -55,6 +55,8 @@ export interface UwsResponse {
   /** Writes from outside a uWS callback must be made in here (one syscall, and uWS insists). */
   cork(cb: () => void): UwsResponse;
   getRemoteAddressAsText(): ArrayBuffer;
+  /** The peer's IP as 4 (IPv4) or 16 (IPv6) bytes; a getpeername() call each time. */
+  getRemoteAddress(): ArrayBuffer;
   upgrade<T>(userData: T, secWebSocketKey: string, secWebSocketProtocol: string, secWebSocketExtensions: string, context: UwsContext): void;
 }
 
