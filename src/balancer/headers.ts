@@ -21,7 +21,7 @@
  */
 import { isPercentEncoding } from './normalize-path.js';
 import type { RefusalKind, RequestLimits } from './types.js';
-import { TCHAR } from './tokens.js';
+import { TCHAR, nameIs } from './tokens.js';
 
 export const REQUEST_LIMIT_DEFAULTS: Readonly<RequestLimits> = {
   // Envoy's default max_headers_count; real browsers send 10-30.
@@ -73,11 +73,24 @@ const CLASS = new Map<string, number>([
   ['expect', H_EXPECT],
 ]);
 
-function classOf(lower: string): number {
-  const c = CLASS.get(lower);
-  if (c !== undefined) return c;
-  // Proxy-Connection, Proxy-Authorization, Proxy-Authenticate...: meant for a proxy, never for an endpoint.
-  return lower.length > 6 && lower.startsWith('proxy-') ? H_HOP : 0;
+/** CLASS by name length: a name is compared (ignoring case) only with the few of its length. */
+const BY_LENGTH: Array<Array<[string, number]>> = Array.from({ length: 32 }, () => []);
+for (const [name, c] of CLASS) BY_LENGTH[name.length]!.push([name, c]);
+const PROXY_PREFIX = 'proxy-';
+
+/**
+ * The class of a header name in any case, without lower-casing or hashing it (most names have none: a length
+ * check and a compare or two). Proxy-Connection, Proxy-Authorization, Proxy-Authenticate...: meant for a proxy,
+ * never for an endpoint.
+ */
+function classOf(name: string): number {
+  if (name.length < BY_LENGTH.length) {
+    const same = BY_LENGTH[name.length]!;
+    for (let i = 0; i < same.length; i++) if (nameIs(name, same[i]![0])) return same[i]![1];
+  }
+  if (name.length <= 6) return 0;
+  for (let i = 0; i < 6; i++) if ((name.charCodeAt(i) | 0x20) !== PROXY_PREFIX.charCodeAt(i)) return 0;
+  return H_HOP;
 }
 
 
@@ -144,7 +157,7 @@ export function checkRequest(method: string, target: string, raw: readonly strin
     bytes += name.length + value.length + 4;
     if (!isToken(name)) return refuse('bad_request', 400, 'invalid header name');
     if (!isFieldValue(value)) return refuse('bad_request', 400, `invalid value in header ${name}`);
-    const c = CLASS.get(name.toLowerCase());
+    const c = classOf(name);
     if (c === H_CONTENT_LENGTH) {
       const v = value.trim();
       if (!isDigits(v)) return refuse('bad_request', 400, 'Content-Length must be a number');
@@ -200,8 +213,7 @@ function connectionTokens(raw: readonly string[]): string[] | null {
   let out: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const n = raw[i];
-    if (n.length !== 10) continue;
-    if (n.toLowerCase() !== 'connection') continue;
+    if (n.length !== 10 || !nameIs(n, 'connection')) continue;
     const v = raw[i + 1].toLowerCase();
     if (v === 'keep-alive' || v === 'close' || v === 'upgrade') continue;
     for (const t of v.split(',')) {
@@ -226,10 +238,9 @@ export function forwardHeaders(raw: readonly string[], clientIp: string, proto: 
   let length = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const lower = name.toLowerCase();
-    const c = classOf(lower);
+    const c = classOf(name);
     if (c === 0 || c === H_HOST || c === H_CONTENT_LENGTH) {
-      if (named !== null && named.includes(lower)) continue;
+      if (named !== null && named.includes(name.toLowerCase())) continue;
       if (c === H_HOST) host = raw[i + 1];
       else if (c === H_CONTENT_LENGTH) {
         // checkRequest let only identical repeats through: one is the length, two make endpoints answer 400.
@@ -261,7 +272,7 @@ export function responseHeaders(raw: readonly string[], out: string[], upgrade =
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const special = mayBeResponseHop(name);
-    const c = special ? classOf(name.toLowerCase()) : 0;
+    const c = special ? classOf(name) : 0;
     if (c === H_VIA) {
       via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
       continue;
