@@ -223,6 +223,35 @@ describe('ResponseParser', () => {
     expect([p.state, sink.status, Buffer.concat(sink.body).toString()]).toEqual([ParseState.DONE, 404, 'abcnop']);
   });
 
+  it('answers a head repeated byte for byte as it did the first time, and only then', () => {
+    const sink = new Collect();
+    const p = new ResponseParser(sink);
+    // [head + body, isHEAD request] -> expected [state, status, headers, body, keepAlive, hint]; same-length heads
+    // that differ in one byte (status, length, Connection, Keep-Alive, an invalid byte) must not reuse the last.
+    const close = 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n';
+    const keep = 'HTTP/1.1 200 OK\r\nConnection: xlose\r\nContent-Length: 2\r\n\r\n';
+    const cases: [string, boolean, [number, number, string[], string, boolean, number]][] = [
+      ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nab', false, [ParseState.DONE, 200, ['Content-Length', '2', 'Keep-Alive', 'timeout=5'], 'ab', true, 5000]],
+      ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\ncd', false, [ParseState.DONE, 200, ['Content-Length', '2', 'Keep-Alive', 'timeout=5'], 'cd', true, 5000]],
+      ['HTTP/1.1 200 OK\r\nContent-Length: 3\r\nKeep-Alive: timeout=5\r\n\r\nefg', false, [ParseState.DONE, 200, ['Content-Length', '3', 'Keep-Alive', 'timeout=5'], 'efg', true, 5000]],
+      ['HTTP/1.1 200 OK\r\nContent-Length: 3\r\nKeep-Alive: timeout=5\r\n\r\n', true, [ParseState.DONE, 200, ['Content-Length', '3', 'Keep-Alive', 'timeout=5'], '', true, 5000]],
+      ['HTTP/1.1 500 OK\r\nContent-Length: 3\r\nKeep-Alive: timeout=5\r\n\r\nhij', false, [ParseState.DONE, 500, ['Content-Length', '3', 'Keep-Alive', 'timeout=5'], 'hij', true, 5000]],
+      [`${close}kl`, false, [ParseState.DONE, 200, ['Connection', 'close', 'Content-Length', '2'], 'kl', false, -1]],
+      [`${keep}mn`, false, [ParseState.DONE, 200, ['Connection', 'xlose', 'Content-Length', '2'], 'mn', true, -1]],
+      [`${close}op`, false, [ParseState.DONE, 200, ['Connection', 'close', 'Content-Length', '2'], 'op', false, -1]],
+      ['HTTP/1.1 200 OK\r\nConnection: c\x01ose\r\nContent-Length: 2\r\n\r\nqr', false, [ParseState.ERROR, 200, ['Connection', 'close', 'Content-Length', '2'], '', false, -1]],
+      [`${close}st`, false, [ParseState.DONE, 200, ['Connection', 'close', 'Content-Length', '2'], 'st', false, -1]],
+    ];
+    for (const [input, isHead, want] of cases) {
+      const b = Buffer.from(input, 'latin1');
+      sink.body = [];
+      p.begin(isHead, false);
+      p.execute(b, 0, b.length);
+      const got = [p.state, p.status, sink.headers, Buffer.concat(sink.body).toString('latin1'), p.keepAlive, p.keepAliveHintMs];
+      expect(got, JSON.stringify(input)).toEqual(want);
+    }
+  });
+
   it('gives each head its own header text on a reused parser (same lengths, different bytes, other positions)', () => {
     const sink = new Collect();
     const p = new ResponseParser(sink);
