@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PeerAddressText, formatIp } from '../../src/transport/peer-address.js';
 
-function v6(groups: number[]): Uint8Array {
+function v6(groups: number[]): Uint8Array<ArrayBuffer> {
   const b = new Uint8Array(16);
   groups.forEach((g, i) => {
     b[2 * i] = g >> 8;
