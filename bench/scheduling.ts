@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 /**
  * `npm run bench -- [--scenario placement|trace] [--nodes N] [--tasks N] [--selection sampled|exact]
- *   [--policy binpack|spread|balanced] [--workers N] [--json] [--quick]`
+ *   [--policy binpack|spread|balanced] [--workers N] [--runs N] [--json] [--quick]`
  * Without --scenario: the standard set (1k/10k/100k nodes x sampled/exact x binpack/spread x
- * 1 worker/all workers). --quick: a small version of every scenario but the balancer's, in seconds (the balancer
+ * 1 worker/all workers, 3 interleaved runs of each, the median reported). --quick: a small version of every scenario but the balancer's, in seconds (the balancer
  * starts HAProxy, nginx and wrk: `--scenario balancer --quick` is its own small version).
  */
 import { availableParallelism } from 'node:os';
@@ -55,7 +55,7 @@ const program = new Command()
   .option('--machine-mem <mib>', 'trace: MiB per machine', positiveNumber)
   .option('--instances <n>', 'submit: instances of the service', positiveInt, 1000)
   .option('--agents <n>', 'submit: simulated agents', positiveInt, 50)
-  .option('--runs <n>', 'submit: runs (fresh master each)', positiveInt, 10)
+  .option('--runs <n>', 'placement: runs of each configuration, the median reported (default 1; 3 in the standard set); submit: runs, fresh master each (default 10); balancer: saturation runs per target', positiveInt, 10)
   .option('--targets <list>', `balancer: targets to run (default: all of ${TARGETS.join(',')})`)
   .option('--duration <s>', 'balancer: seconds per saturation run', positiveNumber)
   .option('--connections <n>', 'balancer: closed-loop connections', positiveInt)
@@ -113,11 +113,16 @@ const cores = availableParallelism();
 const json = opts.json === true;
 const progress = !json && process.stdout.isTTY === true;
 
-function emit(r: PlacementRunResult | TraceRunResult | SubmitRunResult): void {
+/** A placement configuration run `runs` times: the run with the median placed/s, and every run's rate. */
+type PlacementMedian = PlacementRunResult & { runs: number; placementsPerSecRuns: number[] };
+
+function emit(r: PlacementMedian | TraceRunResult | SubmitRunResult): void {
   if (json) process.stdout.write(`${JSON.stringify(r)}\n`);
 }
 
-function placementRow(r: PlacementRunResult): (string | number)[] {
+function placementRow(r: PlacementMedian): (string | number)[] {
+  const lo = Math.min(...r.placementsPerSecRuns);
+  const hi = Math.max(...r.placementsPerSecRuns);
   return [
     fmtInt(r.nodes),
     fmtInt(r.tasks),
@@ -128,6 +133,7 @@ function placementRow(r: PlacementRunResult): (string | number)[] {
     fmtInt(r.placed),
     fmtInt(r.unplaced),
     fmtInt(r.placementsPerSec),
+    r.runs > 1 ? `${fmtInt(lo)}–${fmtInt(hi)}` : '',
     r.latencyUs.p50,
     r.latencyUs.p99,
     r.latencyUs.p999,
@@ -141,7 +147,7 @@ function placementRow(r: PlacementRunResult): (string | number)[] {
 }
 
 const PLACEMENT_HEADERS = [
-  'nodes', 'tasks', 'api', 'selection', 'policy', 'workers', 'placed', 'unplaced', 'placed/s',
+  'nodes', 'tasks', 'api', 'selection', 'policy', 'workers', 'placed', 'unplaced', 'placed/s (median)', 'range over runs',
   'p50 µs', 'p99 µs', 'p999 µs', 'max µs', 'batch p99 ms', 'conflicts', 'cpu util', 'mem util', 'overcommitted',
 ];
 
@@ -156,17 +162,47 @@ function standardTasks(nodes: number, selection: 'exact' | 'sampled', quick: boo
   return nodes * 10;
 }
 
+/** Placement runs given with --runs, else `fallback`. */
+function placementRuns(fallback: number): number {
+  return program.getOptionValueSource('runs') === 'cli' ? opts.runs : fallback;
+}
+
+/**
+ * Runs each of `configs` `runs` times, interleaved (a, b, a, b...: a slow phase of this shared machine then
+ * touches every configuration alike, and their ratio holds), and keeps the run with the median placed/s of each.
+ */
+async function medianRuns(configs: PlacementRunOptions[], runs: number): Promise<PlacementMedian[]> {
+  const all: PlacementRunResult[][] = configs.map(() => []);
+  for (let k = 0; k < runs; k++) {
+    for (let c = 0; c < configs.length; c++) {
+      const o = configs[c]!;
+      if (!json) process.stderr.write(`running ${o.nodes} nodes, ${o.tasks} tasks, ${o.selection}/${o.policy}, ${o.workers} worker(s)${runs > 1 ? `, run ${k + 1}/${runs}` : ''}\n`);
+      all[c]!.push(await runPlacement(o));
+    }
+  }
+  return all.map((rs) => {
+    const sorted = [...rs].sort((a, b) => a.placementsPerSec - b.placementsPerSec);
+    const median = sorted[(sorted.length - 1) >> 1]!;
+    // Every run is audited: one over-committed node in any of them fails the benchmark, not just in the median.
+    const overcommittedNodes = rs.reduce((n, r) => Math.max(n, r.overcommittedNodes), 0);
+    return { ...median, overcommittedNodes, runs: rs.length, placementsPerSecRuns: rs.map((r) => r.placementsPerSec) };
+  });
+}
+
 async function standardSet(quick: boolean): Promise<void> {
   const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
   const workerCounts = cores > 1 ? [1, cores] : [1];
-  const results: PlacementRunResult[] = [];
+  const runs = placementRuns(quick ? 1 : 3);
+  const results: PlacementMedian[] = [];
   for (const nodes of sizes) {
     for (const selection of ['sampled', 'exact'] as const) {
       for (const policy of ['binpack', 'spread'] as const) {
-        for (const workers of workerCounts) {
-          const tasks = standardTasks(nodes, selection, quick);
-          if (!json) process.stderr.write(`running ${nodes} nodes, ${tasks} tasks, ${selection}/${policy}, ${workers} worker(s)\n`);
-          const r = await runPlacement({ ...base(), nodes, tasks, workers, selection, policy });
+        const tasks = standardTasks(nodes, selection, quick);
+        const medians = await medianRuns(
+          workerCounts.map((workers) => ({ ...base(), nodes, tasks, workers, selection, policy })),
+          runs,
+        );
+        for (const r of medians) {
           results.push(r);
           emit(r);
         }
@@ -292,14 +328,11 @@ async function main(): Promise<void> {
   }
   if (opts.scenario === 'placement' || opts.nodes !== undefined || opts.tasks !== undefined) {
     const nodes = opts.nodes ?? 10_000;
-    const r = await runPlacement({
-      ...base(),
-      nodes,
-      tasks: opts.tasks ?? nodes * 10,
-      workers: opts.workers ?? cores,
-      selection: opts.selection,
-      policy: opts.policy,
-    });
+    const [r] = await medianRuns(
+      [{ ...base(), nodes, tasks: opts.tasks ?? nodes * 10, workers: opts.workers ?? cores, selection: opts.selection, policy: opts.policy }],
+      placementRuns(1),
+    );
+    if (r === undefined) return;
     emit(r);
     if (!json) console.log(formatTable(PLACEMENT_HEADERS, [placementRow(r)]));
     if (r.overcommittedNodes > 0) process.exitCode = 1;

@@ -36,3 +36,24 @@ describe('placement benchmark run', () => {
     }
   });
 });
+
+describe('placement benchmark command, --runs', () => {
+  it('runs a configuration N times and reports the median run with every run’s rate', async () => {
+    const { execFile } = await import('node:child_process');
+    const { join } = await import('node:path');
+    const root = join(import.meta.dirname, '..', '..');
+    const args = ['--import', 'tsx', join(root, 'bench', 'scheduling.ts'), '--scenario', 'placement', '--nodes', '200', '--tasks', '1500', '--workers', '1', '--runs', '3', '--json'];
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, args, { cwd: root, timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))),
+    );
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const r = JSON.parse(lines[0]!) as { runs: number; placementsPerSec: number; placementsPerSecRuns: number[]; overcommittedNodes: number; placed: number };
+    expect(r.runs).toBe(3);
+    expect(r.placementsPerSecRuns).toHaveLength(3);
+    const sorted = [...r.placementsPerSecRuns].sort((a, b) => a - b);
+    expect(r.placementsPerSec).toBe(sorted[1]);
+    expect(r.overcommittedNodes).toBe(0);
+    expect(r.placed).toBeGreaterThan(0);
+  });
+});
