@@ -354,17 +354,6 @@ export class UwsDownstream implements Downstream {
     if (op === OP_FLUSH) {
       const body = this.#deferred;
       this.#deferred = null;
-      if (body !== null && this.#endDeferred) {
-        // The whole response at once (the common small one): end() writes it with its Content-Length, and uWS keeps
-        // what the socket does not take now. That is at most one upstream read, so tryEnd's backpressure (and the
-        // array it returns) buys nothing here.
-        this.#endDeferred = false;
-        this.#beforeEnd();
-        this.#written = body.byteLength;
-        res.end(body);
-        this.#finish();
-        return true;
-      }
       if (body !== null && !this.#tryEnd(body)) this.#endAfterPending = this.#endDeferred;
       else if (this.#endDeferred) this.run(OP_END, EMPTY);
       this.#endDeferred = false;
