@@ -8,7 +8,8 @@
  * Where uWS cannot give node-server's exact behaviour (documented at each place): a frame larger than the
  * endpoint's limit plus OVERSIZE_GRACE is cut without a close frame (the client sees 1006, not 1009); frames that
  * break the protocol (reserved opcodes, bad UTF-8) are likewise cut (1006, not 1002/1007); and remoteAddress has
- * port 0 (uWS 20.30 does not expose the peer's port). Requests uWS' parser will not take never reach us either:
+ * port 0 (uWS 20.30 does not expose the peer's port; the address is written as node writes it: `::1`, not uWS'
+ * eight full groups). Requests uWS' parser will not take never reach us either:
  * HTTP/1.0, a missing Host, a garbage request line are held unanswered until uWS' 10 s idle timeout closes the
  * connection (node:http answers them; see native-free.md), and unknown methods are closed at once without a
  * response. uWS.js 20.30 runs no callback of ours before its parser, so nothing here can answer them.
@@ -28,6 +29,7 @@ import {
 } from './dispatch.js';
 import { ServerBase } from './server-base.js';
 import { closeAfterGrace, listenUws } from './uws-lifecycle.js';
+import { formatIp } from './peer-address.js';
 import type { HttpHandler, HttpMethod, HttpRequest, HttpResponse, HttpServerOptions, ListenAddress, WsRoute, WsSocket, WsUpgradeRequest } from './types.js';
 import type { UwsApp, UwsContext, UwsListenSocket, UwsModule, UwsRequest, UwsResponse, UwsWebSocket } from './uws-api.js';
 
@@ -165,7 +167,7 @@ export class UwsHttpServer extends ServerBase {
       query,
       headers,
       body: EMPTY,
-      remoteAddress: formatPeer(Buffer.from(res.getRemoteAddressAsText()).toString(), 0),
+      remoteAddress: formatPeer(formatIp(new Uint8Array(res.getRemoteAddress())), 0),
     };
     const length = headers['content-length'];
     if ((length === undefined || length === '0') && headers['transfer-encoding'] === undefined) {
@@ -272,7 +274,7 @@ export class UwsHttpServer extends ServerBase {
         return;
       }
       key = headers['sec-websocket-key'] ?? '';
-      const remoteAddress = formatPeer(Buffer.from(res.getRemoteAddressAsText()).toString(), 0);
+      const remoteAddress = formatPeer(formatIp(new Uint8Array(res.getRemoteAddress())), 0);
       data = { route, upgrade, protocol: checked.protocol, remoteAddress, limit, socket: null };
     } catch (err) {
       this.dispatcher.onInternalError(err, { method: 'GET', path });
