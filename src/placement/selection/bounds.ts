@@ -1,5 +1,5 @@
 import { FIT_GRID, FIT_LEVELS, Summary } from '../../table/layout.js';
-import { cpuLevel, memLevel, recip, shareUnits } from '../../table/summary.js';
+import { cpuLevel, memLevel, recip, shareUnits, summaryExact } from '../../table/summary.js';
 import type { TableView } from '../../table/view.js';
 import type { PlacementQuery } from '../query.js';
 import { GPU_NODE_PENALTY, Policy } from '../scoring/policy.js';
@@ -92,7 +92,7 @@ export class ShardBounds {
       return -1;
     }
     // Loads exact, or only the levels (commits since the recompute), or nothing to go by.
-    const exact = sum[s + Summary.FIT_EPOCH] === ((sum[s + Summary.EPOCH]! + 1) | 0);
+    const exact = summaryExact(v, shard);
     if (!exact && sum[s + Summary.FIT_LIVE] !== 1) return 0x7fffffff;
     // Rows at the task's own level count only if one of them has enough free.
     const lc = sum[s + Summary.TOP_CPU_AT + 2 * this.levelC]! >= this.cpu ? this.levelC : this.levelC + 1;
