@@ -271,8 +271,7 @@ export function responseHeaders(raw: readonly string[], out: string[], upgrade =
   let via: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
-    const special = mayBeResponseHop(name);
-    const c = special ? classOf(name) : 0;
+    const c = classOf(name);
     if (c === H_VIA) {
       via = via === undefined ? raw[i + 1] : `${via}, ${raw[i + 1]}`;
       continue;
@@ -287,20 +286,4 @@ export function responseHeaders(raw: readonly string[], out: string[], upgrade =
     out.push(name, raw[i + 1]);
   }
   out.push('via', via === undefined ? VIA_VALUE : `${via}, ${VIA_VALUE}`);
-}
-
-/**
- * Whether a response header's name has the length of one responseHeaders() drops or merges (TE, Via, Trailer,
- * Upgrade, Connection, Keep-Alive, Transfer-Encoding) or starts like Proxy-*: the rest (most of them) skip the
- * lower-casing and the table lookup.
- */
-function mayBeResponseHop(name: string): boolean {
-  const n = name.length;
-  return (n < RESPONSE_HOP_LENGTHS.length && RESPONSE_HOP_LENGTHS[n] === 1) || (n > 6 && (name.charCodeAt(0) | 0x20) === 112 /* p */);
-}
-
-/** The lengths of the CLASS names responseHeaders() drops or merges, taken from CLASS so the two cannot drift. */
-const RESPONSE_HOP_LENGTHS = new Uint8Array(32);
-for (const [name, c] of CLASS) {
-  if (c === H_HOP || c === H_CONNECTION || c === H_TRANSFER_ENCODING || c === H_VIA) RESPONSE_HOP_LENGTHS[name.length] = 1;
 }
