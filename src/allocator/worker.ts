@@ -51,11 +51,9 @@ function placerFor(): Placer {
  */
 export const CLAIM_CHUNK = 64;
 
-let placed = 0;
-let unplaced = 0;
-
-/** Places tasks [lo, hi) of `tasks` with the jobs of this request. */
-function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[], lo: number, hi: number): void {
+/** Places tasks [lo, hi) of `tasks` with the jobs of this request; returns how many were placed. */
+function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[], lo: number, hi: number): number {
+  let placed = 0;
   const req = tasks.req;
   const res = tasks.res;
   const portsOut = tasks.ports;
@@ -83,8 +81,8 @@ function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[],
     res[o + Res.DETAIL] = p.detail;
     latency.record(Math.round((t1 - t0) * 1e6));
     if (status === Status.OK) placed++;
-    else unplaced++;
   }
+  return placed;
 }
 
 /**
@@ -105,9 +103,8 @@ export default function placeRound(msg: RoundRequest): RoundResult {
   const claims = tasks.claims;
   const conflicts0 = p.conflicts;
   const retries0 = p.retries;
-  placed = 0;
-  unplaced = 0;
-  placeRange(p, tasks, jobs, msg.lo, msg.shared);
+  let placed = placeRange(p, tasks, jobs, msg.lo, msg.shared);
+  let decided = msg.shared - msg.lo;
   const ranges = msg.ranges;
   const subs = ranges.length >> 1;
   for (let n = 0; n < subs; n++) {
@@ -117,8 +114,10 @@ export default function placeRound(msg: RoundRequest): RoundResult {
     for (;;) {
       const from = Atomics.add(claims, j, CLAIM_CHUNK);
       if (from >= end) break;
-      placeRange(p, tasks, jobs, from, from + CLAIM_CHUNK < end ? from + CLAIM_CHUNK : end);
+      const to = from + CLAIM_CHUNK < end ? from + CLAIM_CHUNK : end;
+      placed += placeRange(p, tasks, jobs, from, to);
+      decided += to - from;
     }
   }
-  return { busyMs: performance.now() - started, placed, unplaced, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
+  return { busyMs: performance.now() - started, placed, unplaced: decided - placed, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
 }
