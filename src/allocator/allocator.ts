@@ -873,15 +873,11 @@ export class Allocator {
     let portsAt = 0;
     for (let w = 0; w < W; w++) {
       const lo = rowsUsed;
-      let shared = lo;
       const jobsForSub: RoundJob[] = [];
       const jobIdxLocal = new Map<string, number>();
-      const own = jobBuckets[w]!;
-      const dealt = buckets[w]!;
-      for (let n = 0; n < own.length + dealt.length; n++) {
-        if (n === own.length) shared = rowsUsed;
-        const t = n < own.length ? own[n]! : dealt[n - own.length]!;
-        if (t.units === 0) continue;
+      // Writes a slice's rows into the task buffer, after those written so far.
+      const write = (t: PendingTask): void => {
+        if (t.units === 0) return;
         const first = rowsUsed;
         ordered.push(t);
         pos.push(first);
@@ -919,8 +915,10 @@ export class Allocator {
           req[r + Req.PORTS_AT] = portsAt;
           portsAt += t.ports;
         }
-      }
-      if (dealt.length === 0) shared = rowsUsed;
+      };
+      for (const t of jobBuckets[w]!) write(t);
+      const shared = rowsUsed;
+      for (const t of buckets[w]!) write(t);
       subs.push({ lo, shared, hi: rowsUsed, jobs: jobsForSub });
     }
     const ranges = new Int32Array(2 * W);
