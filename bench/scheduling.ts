@@ -328,11 +328,12 @@ async function main(): Promise<void> {
   }
   if (opts.scenario === 'placement' || opts.nodes !== undefined || opts.tasks !== undefined) {
     const nodes = opts.nodes ?? 10_000;
-    const [r] = await medianRuns(
-      [{ ...base(), nodes, tasks: opts.tasks ?? nodes * 10, workers: opts.workers ?? cores, selection: opts.selection, policy: opts.policy }],
-      placementRuns(1),
-    );
-    if (r === undefined) return;
+    const r = (
+      await medianRuns(
+        [{ ...base(), nodes, tasks: opts.tasks ?? nodes * 10, workers: opts.workers ?? cores, selection: opts.selection, policy: opts.policy }],
+        placementRuns(1),
+      )
+    )[0]!;
     emit(r);
     if (!json) console.log(formatTable(PLACEMENT_HEADERS, [placementRow(r)]));
     if (r.overcommittedNodes > 0) process.exitCode = 1;
