@@ -92,7 +92,12 @@ export function describeUnplaced(status: number, word: number, detail: number, t
     case Reason.DISTINCT_HOSTS:
       return { status: st, code: UnplacedCode.DISTINCT_HOSTS, reason: `distinct hosts: every fitting ${node} already runs an instance${note}` };
     case Reason.CONFLICTS:
-      return { status: st, code: UnplacedCode.CONFLICTS, reason: `${REASON_NAMES[Reason.CONFLICTS]!} (${detail} attempts); retry` };
+      // detail: commit attempts that all lost, or 0 when the diagnosis found a row that fits now.
+      return {
+        status: st,
+        code: UnplacedCode.CONFLICTS,
+        reason: detail > 0 ? `${REASON_NAMES[Reason.CONFLICTS]!} (${detail} attempts); retry` : `lost every race for the ${node}s it fits${note}; retry`,
+      };
     default:
       if (reason >= Reason.CONSTRAINT_BASE && cset !== null) {
         const text = cset.text[reason - Reason.CONSTRAINT_BASE] ?? '?';

@@ -126,6 +126,13 @@ export class Diagnosis {
       else this.set(Status.UNPLACEABLE, Reason.NO_NODES, 0);
       return;
     }
+    // A row the task fits right now (busy with a writer, or taken and freed while we looked) makes
+    // the outcome a lost race, whatever most rows say: the task is placeable, and the caller should
+    // retry it rather than be told the cluster is short of something.
+    if (counts[Reason.CONFLICTS]! > 0) {
+      this.set(Status.UNPLACEABLE, reasonWord(Reason.CONFLICTS, notUp), 0);
+      return;
+    }
     // The dominant reason among up rows only (ties go to the earlier filter).
     let best = Reason.NONE as number;
     for (let r = Reason.NODE_NOT_UP + 1; r < REASON_SLOTS; r++) if (counts[r]! > (best === Reason.NONE ? 0 : counts[best]!)) best = r;

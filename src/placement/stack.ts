@@ -179,7 +179,10 @@ export class Placer {
     this.status = d.status;
     this.reason = d.reason;
     this.detail = d.detail;
-    (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
+    // A task that fits a row right now but lost it (a race, or a writer holding it) is not
+    // unplaceable: that verdict would answer every later request of the shape until something is
+    // freed, which a filling cluster may never do. Only verdicts about the table's contents are kept.
+    if (d.reason !== Reason.CONFLICTS) (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
     return this.status;
   }
 }

@@ -70,9 +70,21 @@ describe('Diagnosis', () => {
     const c = three();
     use(c, 'n1', 6000, 0);
     use(c, 'n2', 6000, 0);
+    use(c, 'g1', 1000, 0);
     const d = diagnose(c.v, query(4000, 1024));
     expect(d.status).toBe(Status.UNPLACEABLE);
     expect(d.reason).toBe(Reason.CPU);
+  });
+
+  it('says the task lost a race (CONFLICTS, not final) when a node fits it right now, whatever most nodes say', () => {
+    const c = three();
+    use(c, 'n1', 6000, 0);
+    use(c, 'n2', 6000, 0);
+    // Two nodes short of cpu, g1 fits: a selection that ended here lost g1 to another writer.
+    const d = diagnose(c.v, query(4000, 1024));
+    expect(d.status).toBe(Status.UNPLACEABLE);
+    expect(d.reason).toBe(Reason.CONFLICTS);
+    expect(d.counts[Reason.CPU]).toBe(2);
   });
 
   it('says UNPLACEABLE_FINAL when no single node could ever hold the task, though each dimension fits somewhere', () => {

@@ -4,7 +4,7 @@ import { PlacementQuery } from '../../src/placement/query.js';
 import { Policy } from '../../src/placement/scoring/policy.js';
 import { Placer, Selection } from '../../src/placement/stack.js';
 import { Reason, Status } from '../../src/placement/status.js';
-import { releaseRow } from '../../src/table/commit.js';
+import { lockRow, releaseRow, unlockRow } from '../../src/table/commit.js';
 import { NodeTable } from '../../src/table/node-table.js';
 
 function filled(): { t: NodeTable; placer: Placer; q: PlacementQuery; out: Int32Array } {
@@ -40,6 +40,22 @@ describe('verdict cache', () => {
     // Smaller in one dimension: not covered, must be decided afresh (and it fits).
     expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
     expect((placer.verdicts.hits + placer.genericVerdicts.hits)).toBe(hits + 1);
+  });
+
+  it('does not keep a verdict of lost races: the next request of the shape gets the row once it is free', () => {
+    const { t, placer, q, out } = filled();
+    // n0..n3 have 1000m free each; a writer holds n0 and n1 (mid-commit from another thread's view),
+    // and n2, n3 are taken by two 1-cpu tasks: the only rows that fit are busy, so the task loses.
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+    const held = ['n0', 'n1', 'n2', 'n3'].map((id) => t.rowOf(id)).filter((row) => t.view.capCpu[row]! - t.view.usedCpu[row]! >= 1000);
+    expect(held).toHaveLength(2);
+    const versions = held.map((row) => lockRow(t.view, row));
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(placer.reason).toBe(Reason.CONFLICTS);
+    held.forEach((row, i) => unlockRow(t.view, row, versions[i]!));
+    // Nothing was freed (FREED_GEN did not move): a kept verdict would answer this one with CONFLICTS.
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
   });
 
   it('forgets every verdict when resources are freed', () => {
