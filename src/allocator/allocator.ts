@@ -13,7 +13,7 @@ import type { CompiledConstraints } from '../placement/constraints/compiled.js';
 import { ConstraintCompiler, type ConstraintSpec } from '../placement/constraints/compile.js';
 import { POLICY_NAMES, type PolicyName, policyFromName } from '../placement/scoring/policy.js';
 import { SELECTION_NAMES, Selection } from '../placement/stack.js';
-import { Status } from '../placement/status.js';
+import { Reason, Status, reasonCode } from '../placement/status.js';
 import { type ResourceInput, parseRequest } from '../resources/vector.js';
 import { chargeRow, releaseRow } from '../table/commit.js';
 import { NodeState, type TableLimits } from '../table/layout.js';
@@ -92,6 +92,8 @@ export interface AllocatorStats {
   rounds: number;
   conflicts: number;
   retries: number;
+  /** Tasks put back in the queue after losing every commit race for rows they fit (then placed in a later round). */
+  requeued: number;
   /** Time placement threads spent on rounds, summed over threads (ms). */
   workerBusyMs: number;
   pending: number;
@@ -115,6 +117,8 @@ interface PendingTask extends Queued {
   policy: number;
   cset: CompiledConstraints | null;
   call: PlaceCall;
+  /** Times this item came back because it lost every race for the rows it fits (see MAX_REQUEUES). */
+  requeues: number;
 }
 
 /** Many identical instances placed as one request (Nomad's task group, Aurora's job instances). */
@@ -285,7 +289,7 @@ export class Allocator {
   private pumping = false;
   private closed = false;
   private roundCounter = 0;
-  private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, workerBusyMs: 0 };
+  private readonly counters = { placed: 0, unplaced: 0, released: 0, rounds: 0, conflicts: 0, retries: 0, requeued: 0, workerBusyMs: 0 };
   /** Placement threads count each decision's latency here (latency-counts.ts). */
   private readonly latencyBuffer: SharedArrayBuffer;
   /** OS thread id of each placement thread (WorkerInit.threadIds). */
@@ -563,6 +567,7 @@ export class Allocator {
       units: 1,
       group: null,
       start: 0,
+      requeues: 0,
     };
   }
 
@@ -982,7 +987,7 @@ export class Allocator {
       const t = round.tasks[k]!;
       const i = round.pos[k]!;
       if (t.group !== null) {
-        this.finishSlice(t, t.group, i, res, req, portsOut);
+        this.finishSlice(t, t.group, i, res, req, portsOut, requeue);
         continue;
       }
       const o = i * Res.STRIDE;
@@ -1010,6 +1015,11 @@ export class Allocator {
         if (t.cset?.jobScoped) addJobRow(this.jobs.get(t.jobKey)!, row);
         this.counters.placed++;
         this.settle(t, { taskId: t.id, nodeId, ports }, null);
+      } else if (lostRaces(res[o + Res.REASON]!) && t.requeues < MAX_REQUEUES && !this.cancelled.has(t.id)) {
+        this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
+        t.requeues++;
+        this.counters.requeued++;
+        requeue.push(t);
       } else {
         this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
         this.tasks.delete(t.id);
@@ -1023,9 +1033,12 @@ export class Allocator {
   }
 
   /** Results of a group slice: rows [at, at + units) of the round's buffer. */
-  private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array): void {
+  private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array, requeue: PendingTask[]): void {
     const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
     let gone = 0;
+    // Instances that lost every race for rows they fit go back to the queue, as slices of runs.
+    let back = 0;
+    let run: PendingTask | null = null;
     let said: UnplacedDescription | null = null;
     let saidStatus = 0;
     let saidReason = 0;
@@ -1052,6 +1065,14 @@ export class Allocator {
         }
         g.slots[idx] = row;
         if (js) addJobRow(js, row);
+      } else if (t.requeues < MAX_REQUEUES && lostRaces(res[o + Res.REASON]!)) {
+        this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+        if (run !== null && run.start + run.units === idx) run.units++;
+        else {
+          run = sliceAt(t, idx);
+          requeue.push(run);
+        }
+        back++;
       } else {
         this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
         g.slots[idx] = Instance.UNPLACED;
@@ -1068,11 +1089,13 @@ export class Allocator {
         gone++;
       }
     }
-    g.placed += t.units - gone;
-    this.running += t.units - gone;
-    this.counters.placed += t.units - gone;
+    const placed = t.units - gone - back;
+    g.placed += placed;
+    this.running += placed;
+    this.counters.placed += placed;
     this.counters.unplaced += gone;
-    g.remaining -= t.units;
+    this.counters.requeued += back;
+    g.remaining -= t.units - back;
     if (g.remaining === 0) this.resolveGroup(g);
   }
 
@@ -1174,8 +1197,21 @@ function invalidShapes(what: string, problems: FieldProblem[]): BorealisError {
 
 /** Cuts the first n instances off a group slice (the queue's split, and the round's share-out). */
 function splitSlice(t: PendingTask, n: number): PendingTask {
+  const part = copyItem(t, t.start, n, t.requeues);
+  t.start += n;
+  t.units -= n;
+  return part;
+}
+
+/** A one-instance slice of `t` at instance `idx`, one requeue further along (finishSlice extends it into a run). */
+function sliceAt(t: PendingTask, idx: number): PendingTask {
+  return copyItem(t, idx, 1, t.requeues + 1);
+}
+
+/** A queue item like `t` for instances [start, start + units). */
+function copyItem(t: PendingTask, start: number, units: number, requeues: number): PendingTask {
   // Field by field in checkShape's order, not a spread: a clone keeps every queue item on one hidden class.
-  const part: PendingTask = {
+  return {
     id: t.id,
     jobKey: t.jobKey,
     role: t.role,
@@ -1189,19 +1225,29 @@ function splitSlice(t: PendingTask, n: number): PendingTask {
     policy: t.policy,
     cset: t.cset,
     call: t.call,
-    units: n,
+    units,
     group: t.group,
-    start: t.start,
+    start,
+    requeues,
   };
-  t.start += n;
-  t.units -= n;
-  return part;
 }
 
 /** Undoes splitSlice(t, part.units): the part's instances go back to the front of `t`. */
 function joinSlice(t: PendingTask, part: PendingTask): void {
   t.start -= part.units;
   t.units += part.units;
+}
+
+/**
+ * Times a task that lost every race for rows it fits is put back before it is reported unplaced
+ * (code conflicts). Such a loss is about timing, not the table, so a later round, after the winners'
+ * commits, usually places it; the cap keeps a row that stays locked from cycling a task forever.
+ */
+const MAX_REQUEUES = 8;
+
+/** True when a placement's reason word says it lost races (Reason.CONFLICTS), not that nothing fits. */
+function lostRaces(word: number): boolean {
+  return reasonCode(word) === Reason.CONFLICTS;
 }
 
 /** Constant outcomes: built once, not per task (hot path, style rule 5). */

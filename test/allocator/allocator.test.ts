@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Allocator, type TaskRequest } from '../../src/allocator/allocator.js';
 import { BorealisError } from '../../src/api/errors.js';
+import { lockRow, unlockRow } from '../../src/table/commit.js';
 import { allocatorFixture, nodes } from './helpers.js';
 
 const make = allocatorFixture();
@@ -371,5 +372,60 @@ describe('Allocator.placeGroup with a job already in flight', () => {
     expect(r.nodes.every((n) => n !== null)).toBe(true);
     expect(new Set(r.nodes).size).toBe(300);
     expect(a.stats()).toMatchObject({ pending: 0, running: 300 });
+  });
+});
+
+/** Resolves once `cond` holds, checking between turns of the event loop (rounds finish in between). */
+async function until(cond: () => boolean): Promise<void> {
+  for (let turns = 0; !cond(); turns++) {
+    if (turns > 100_000) throw new Error('the condition did not come true');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('Allocator with a task that loses every race', () => {
+  // A row held by a writer (here this thread, as another placement thread would mid-commit) is
+  // passed over by selection, and a task that fits only there comes back as a lost race, not as
+  // "nothing fits": the allocator puts it back and a later round places it.
+  for (const api of ['tasks', 'group'] as const) {
+    it(`puts it back and places it once the row is free (${api})`, async () => {
+      const a = await make({ nodes: nodes(1), workers: 1, selection: 'exact' });
+      const row = a.table.rowOf('n0');
+      const held = lockRow(a.table.view, row);
+      const placed = api === 'tasks' ? a.place(tasks(1)) : a.placeGroup({ count: 2, resources: { cpus: 1, mem: '1Gi' } });
+      await until(() => a.stats().requeued >= 1);
+      unlockRow(a.table.view, row, held);
+      const r = await placed;
+      if ('assignments' in r) {
+        expect(r.unplaced).toEqual([]);
+        expect(r.assignments.map((x) => x.nodeId)).toEqual(['n0']);
+      } else {
+        expect(r.unplaced).toEqual([]);
+        expect(r.nodes).toEqual(['n0', 'n0']);
+      }
+      expect(a.table.snapshot('n0').used.cpus).toBe(api === 'tasks' ? 1000 : 2000);
+    });
+  }
+
+  it('reports it (code conflicts) after a bounded number of tries when the row stays held', async () => {
+    const a = await make({ nodes: nodes(1), workers: 1 });
+    const row = a.table.rowOf('n0');
+    const held = lockRow(a.table.view, row);
+    try {
+      const r = await a.placeGroup({ count: 3, resources: { cpus: 1, mem: '1Gi' } });
+      expect(r.placed).toBe(0);
+      expect(r.unplaced.map((u) => [u.index, u.code])).toEqual([
+        [0, 'conflicts'],
+        [1, 'conflicts'],
+        [2, 'conflicts'],
+      ]);
+      expect(r.unplaced[0]!.reason).toMatch(/lost every race/);
+      // Each instance went back 8 times (the slice as one run), then was reported.
+      expect(a.stats().requeued).toBe(3 * 8);
+      expect(a.roleShares().default).toBe(0);
+    } finally {
+      unlockRow(a.table.view, row, held);
+    }
+    expect(a.table.snapshot('n0').used.cpus).toBe(0);
   });
 });
