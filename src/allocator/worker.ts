@@ -23,6 +23,9 @@ const csetCache = new Map<number, CompiledConstraints>();
 // A replacement for a crashed thread reuses a row (modulo): its counts add to its predecessor's.
 const row = Atomics.add(init.rowClaims, 0, 1) % init.threads;
 const latency = new LatencyRecorder(init.latency, row);
+// Node's global `performance` is a lazy getter: read through the global, every call paid for the
+// getter and a global lookup that cannot be cached, ~1.5% of a placement thread's time.
+const clock = performance;
 Atomics.store(init.threadIds, row, osThreadId());
 
 /** This thread's id in /proc (Linux), so per-thread CPU can be told apart; 0 elsewhere. */
@@ -51,12 +54,18 @@ function placerFor(): Placer {
  */
 export const CLAIM_CHUNK = 64;
 
-/** Places tasks [lo, hi) of `tasks` with the jobs of this request; returns how many were placed. */
+/**
+ * Places tasks [lo, hi) of `tasks` with the jobs of this request; returns how many were placed.
+ * A decision's latency runs from reading its task to writing its result: one clock read a decision,
+ * each the end of one and the start of the next (a clock read is 20-50 ns here, 2-5% of a sampled
+ * decision, and the two reads around place() were the only ones).
+ */
 function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[], lo: number, hi: number): number {
   let placed = 0;
   const req = tasks.req;
   const res = tasks.res;
   const portsOut = tasks.ports;
+  let t0 = clock.now();
   for (let i = lo; i < hi; i++) {
     const r = i * Req.STRIDE;
     const csetId = req[r + Req.CSET]!;
@@ -71,15 +80,15 @@ function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[],
       csetId >= 0 ? csetCache.get(csetId)! : null,
       jobIdx >= 0 ? jobs[jobIdx]! : null,
     );
-    const t0 = performance.now();
     const status = p.place(query, portsOut, req[r + Req.PORTS_AT]!);
-    const t1 = performance.now();
     const o = i * Res.STRIDE;
     res[o + Res.ROW] = p.row;
     res[o + Res.STATUS] = status;
     res[o + Res.REASON] = p.reason;
     res[o + Res.DETAIL] = p.detail;
+    const t1 = clock.now();
     latency.record(Math.round((t1 - t0) * 1e6));
+    t0 = t1;
     if (status === Status.OK) placed++;
   }
   return placed;
@@ -90,7 +99,7 @@ function placeRange(p: Placer, tasks: TaskBufferView, jobs: JobPlacementState[],
  * part and, once that is taken, from the other sub-batches of the round (messages.ts RoundRequest).
  */
 export default function placeRound(msg: RoundRequest): RoundResult {
-  const started = performance.now();
+  const started = clock.now();
   const p = placerFor();
   for (const c of msg.csets) {
     const cached = csetCache.get(c.id);
@@ -119,5 +128,5 @@ export default function placeRound(msg: RoundRequest): RoundResult {
       decided += to - from;
     }
   }
-  return { busyMs: performance.now() - started, placed, unplaced: decided - placed, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
+  return { busyMs: clock.now() - started, placed, unplaced: decided - placed, conflicts: p.conflicts - conflicts0, retries: p.retries - retries0 };
 }
