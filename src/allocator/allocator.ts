@@ -274,6 +274,8 @@ export class Allocator {
    */
   private readonly tasks = new Map<string, Held | null>();
   private running = 0;
+  /** Units waiting out a backoff before they go back in the queue (backOff). */
+  private backingOff = 0;
   private readonly groups = new Map<number, GroupState>();
   private nextGroup = 1;
   private readonly cancelled = new Set<string>();
@@ -721,7 +723,7 @@ export class Allocator {
   }
 
   stats(): AllocatorStats {
-    return { ...this.counters, pending: this.queue.units, running: this.running };
+    return { ...this.counters, pending: this.queue.units + this.backingOff, running: this.running };
   }
 
   /** Per-task assignments, by node id (for audits). */
@@ -983,11 +985,13 @@ export class Allocator {
     const req = buf.req;
     const portsOut = buf.ports;
     const requeue: PendingTask[] = [];
+    // Items that lost every race, by how many times they have now come back (backoff grows with it).
+    const lost: PendingTask[][] = [];
     for (let k = 0; k < round.tasks.length; k++) {
       const t = round.tasks[k]!;
       const i = round.pos[k]!;
       if (t.group !== null) {
-        this.finishSlice(t, t.group, i, res, req, portsOut, requeue);
+        this.finishSlice(t, t.group, i, res, req, portsOut, lost);
         continue;
       }
       const o = i * Res.STRIDE;
@@ -1019,7 +1023,7 @@ export class Allocator {
         this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
         t.requeues++;
         this.counters.requeued++;
-        requeue.push(t);
+        (lost[t.requeues] ??= []).push(t);
       } else {
         this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
         this.tasks.delete(t.id);
@@ -1030,10 +1034,28 @@ export class Allocator {
     }
     for (const js of round.jobs) js.inFlight = false;
     if (requeue.length > 0) this.queue.unshift(requeue);
+    for (let n = 1; n < lost.length; n++) if (lost[n] !== undefined) this.backOff(lost[n]!, n);
+  }
+
+  /**
+   * Puts back items that lost every race for the rows they fit, after 2^(n-1) ms for their n-th
+   * time: the round right after would meet the same writer if one holds a row (a preempted thread
+   * mid-commit holds it for its whole time slice), and the wait is what lets it finish.
+   */
+  private backOff(items: PendingTask[], n: number): void {
+    let units = 0;
+    for (const t of items) units += t.units;
+    this.backingOff += units;
+    setTimeout(() => {
+      this.backingOff -= units;
+      if (this.closed) return;
+      this.queue.unshift(items);
+      this.kick();
+    }, 1 << (n - 1));
   }
 
   /** Results of a group slice: rows [at, at + units) of the round's buffer. */
-  private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array, requeue: PendingTask[]): void {
+  private finishSlice(t: PendingTask, g: GroupState, at: number, res: Int32Array, req: Int32Array, portsOut: Int32Array, lost: PendingTask[][]): void {
     const js = t.cset?.jobScoped ? this.jobs.get(t.jobKey) : undefined;
     let gone = 0;
     // Instances that lost every race for rows they fit go back to the queue, as slices of runs.
@@ -1070,7 +1092,7 @@ export class Allocator {
         if (run !== null && run.start + run.units === idx) run.units++;
         else {
           run = sliceAt(t, idx);
-          requeue.push(run);
+          (lost[run.requeues] ??= []).push(run);
         }
         back++;
       } else {
@@ -1241,7 +1263,8 @@ function joinSlice(t: PendingTask, part: PendingTask): void {
 /**
  * Times a task that lost every race for rows it fits is put back before it is reported unplaced
  * (code conflicts). Such a loss is about timing, not the table, so a later round, after the winners'
- * commits, usually places it; the cap keeps a row that stays locked from cycling a task forever.
+ * commits, usually places it. With the backoff (1, 2, 4 ... 128 ms), a row held for a quarter of a
+ * second in all makes the task be reported.
  */
 const MAX_REQUEUES = 8;
 
