@@ -11,7 +11,7 @@ import { Xorshift32 } from './selection/random.js';
 import { selectSampled } from './selection/sampled.js';
 import { ScanMemory } from './selection/shard-scan.js';
 import { Policy } from './scoring/policy.js';
-import { Reason, Status } from './status.js';
+import { Reason, Status, reasonCode } from './status.js';
 
 export const Selection = { EXACT: 0, SAMPLED: 1 } as const;
 export type SelectionValue = (typeof Selection)[keyof typeof Selection];
@@ -182,7 +182,7 @@ export class Placer {
     // A task that fits a row right now but lost it (a race, or a writer holding it) is not
     // unplaceable: that verdict would answer every later request of the shape until something is
     // freed, which a filling cluster may never do. Only verdicts about the table's contents are kept.
-    if (d.reason !== Reason.CONFLICTS) (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
+    if (reasonCode(d.reason) !== Reason.CONFLICTS) (q.cset === null && q.job === null ? this.genericVerdicts : this.verdicts).insert(q, freedGen, d.status, d.reason, d.detail);
     return this.status;
   }
 }

@@ -3,7 +3,8 @@ import { ConstraintCompiler } from '../../src/placement/constraints/compile.js';
 import { PlacementQuery } from '../../src/placement/query.js';
 import { Policy } from '../../src/placement/scoring/policy.js';
 import { Placer, Selection } from '../../src/placement/stack.js';
-import { Reason, Status } from '../../src/placement/status.js';
+import { Reason, Status, reasonCode, reasonNotUp } from '../../src/placement/status.js';
+import { NodeState } from '../../src/table/layout.js';
 import { lockRow, releaseRow, unlockRow } from '../../src/table/commit.js';
 import { NodeTable } from '../../src/table/node-table.js';
 
@@ -55,6 +56,22 @@ describe('verdict cache', () => {
     expect(placer.reason).toBe(Reason.CONFLICTS);
     held.forEach((row, i) => unlockRow(t.view, row, versions[i]!));
     // Nothing was freed (FREED_GEN did not move): a kept verdict would answer this one with CONFLICTS.
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
+  });
+
+  it('does not keep a verdict of lost races when nodes are draining either (the reason word carries their count)', () => {
+    const t = new NodeTable({ shardSize: 8 });
+    for (let i = 0; i < 3; i++) t.addNode({ id: `n${i}`, resources: { cpus: 4, mem: '8Gi' } });
+    t.setState('n2', NodeState.DRAINING);
+    const placer = new Placer(t.view, { selection: Selection.EXACT, sampleK: 2, seed: 3 });
+    const q = new PlacementQuery();
+    const out = new Int32Array(4);
+    const rows = ['n0', 'n1'].map((id) => t.rowOf(id));
+    const versions = rows.map((row) => lockRow(t.view, row));
+    expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.UNPLACEABLE);
+    expect(reasonCode(placer.reason)).toBe(Reason.CONFLICTS);
+    expect(reasonNotUp(placer.reason)).toBe(1);
+    rows.forEach((row, i) => unlockRow(t.view, row, versions[i]!));
     expect(placer.place(q.set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null), out, 0)).toBe(Status.OK);
   });
 
