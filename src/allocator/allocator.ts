@@ -134,7 +134,10 @@ export interface GroupResult {
   placed: number;
   /** Node id per instance; null where it was not placed. */
   nodes: (string | null)[];
-  /** Ports of instance i are ports[i * portsPerInstance ..]. */
+  /**
+   * Ports of instance i are ports[i * portsPerInstance ..]. The allocator's own record, which
+   * release gives back: read it, do not write to it or transfer its buffer.
+   */
   ports: Int32Array;
   portsPerInstance: number;
   unplaced: (UnplacedDescription & { index: number })[];
@@ -164,11 +167,13 @@ interface GroupState {
   ports: number;
   cset: CompiledConstraints | null;
   /**
-   * [0, count): each instance's row or Instance state; then its ports, `ports` a instance. One
-   * array a group, not three: a group lives until released, and every object it keeps is copied by
-   * each young-generation collection it survives (per-group state was ~1.6 KB of heap, now ~0.5).
+   * Each instance's row, or its Instance state. One array for both, not two: a group lives until
+   * released, and every object it keeps is copied by each young-generation collection it survives
+   * (per-group state was ~1.6 KB of heap, now ~0.5 without ports).
    */
   slots: Int32Array;
+  /** `ports` a instance (the result's ports; its own buffer, so a caller can never reach `slots`). */
+  portsOut: Int32Array;
   /** Until the group resolves: what its result will list as unplaced. */
   unplaced: (UnplacedDescription & { index: number })[];
   remaining: number;
@@ -181,11 +186,13 @@ interface GroupState {
 const NO_RESOLVE = (): void => {};
 const NO_UNPLACED: (UnplacedDescription & { index: number })[] = Object.freeze([]) as unknown as (UnplacedDescription & { index: number })[];
 
-/** Ports of instance i of a group, as a view of its slots. */
+/** Ports of instance i of a group. */
 function portsOf(g: GroupState, i: number): Int32Array {
-  const at = g.count + i * g.ports;
-  return g.slots.subarray(at, at + g.ports);
+  return g.portsOut.subarray(i * g.ports, (i + 1) * g.ports);
 }
+
+/** The ports of every group without any: nothing to read, write or give back. */
+const NO_PORTS = new Int32Array(0);
 
 /** The per-instance charge of a task, slice, group or holding: what refund() gives back. */
 interface Charged {
@@ -274,8 +281,9 @@ export class Allocator {
    */
   private readonly tasks = new Map<string, Held | null>();
   private running = 0;
-  /** Units waiting out a backoff before they go back in the queue (backOff). */
+  /** Units waiting out a backoff before they go back in the queue (backOff), and their timers. */
   private backingOff = 0;
+  private readonly backoffTimers = new Set<NodeJS.Timeout>();
   private readonly groups = new Map<number, GroupState>();
   private nextGroup = 1;
   private readonly cancelled = new Set<string>();
@@ -611,7 +619,8 @@ export class Allocator {
         gpu: t.gpu,
         ports: t.ports,
         cset: t.cset,
-        slots: new Int32Array(n * (1 + t.ports)).fill(Instance.PENDING, 0, n),
+        slots: new Int32Array(n).fill(Instance.PENDING),
+        portsOut: t.ports > 0 ? new Int32Array(n * t.ports) : NO_PORTS,
         unplaced: [],
         remaining: n,
         placed: 0,
@@ -736,6 +745,9 @@ export class Allocator {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // What waits out a backoff stays unsettled, like everything still queued: the allocator is gone.
+    for (const timer of this.backoffTimers) clearTimeout(timer);
+    this.backoffTimers.clear();
     await Promise.allSettled(this.inFlight.map((r) => r.promise));
     await this.pool.close();
   }
@@ -1019,17 +1031,20 @@ export class Allocator {
         if (t.cset?.jobScoped) addJobRow(this.jobs.get(t.jobKey)!, row);
         this.counters.placed++;
         this.settle(t, { taskId: t.id, nodeId, ports }, null);
-      } else if (lostRaces(res[o + Res.REASON]!) && t.requeues < MAX_REQUEUES && !this.cancelled.has(t.id)) {
-        this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
-        t.requeues++;
-        this.counters.requeued++;
-        (lost[t.requeues] ??= []).push(t);
       } else {
         this.chargeRole(t.role, -t.cpu, -t.mem, -t.disk, -t.gpu);
-        this.tasks.delete(t.id);
-        this.cancelled.delete(t.id);
-        this.counters.unplaced++;
-        this.settle(t, null, describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset));
+        if (this.cancelled.size > 0 && this.cancelled.delete(t.id)) {
+          this.tasks.delete(t.id);
+          this.settle(t, null, CANCELLED);
+        } else if (t.requeues < MAX_REQUEUES && lostRaces(res[o + Res.REASON]!)) {
+          t.requeues++;
+          this.counters.requeued++;
+          (lost[t.requeues] ??= []).push(t);
+        } else {
+          this.tasks.delete(t.id);
+          this.counters.unplaced++;
+          this.settle(t, null, describeUnplaced(status, res[o + Res.REASON]!, res[o + Res.DETAIL]!, t, t.cset));
+        }
       }
     }
     for (const js of round.jobs) js.inFlight = false;
@@ -1046,12 +1061,13 @@ export class Allocator {
     let units = 0;
     for (const t of items) units += t.units;
     this.backingOff += units;
-    setTimeout(() => {
+    const timer = setTimeout(() => {
+      this.backoffTimers.delete(timer);
       this.backingOff -= units;
-      if (this.closed) return;
       this.queue.unshift(items);
       this.kick();
     }, 1 << (n - 1));
+    this.backoffTimers.add(timer);
   }
 
   /** Results of a group slice: rows [at, at + units) of the round's buffer. */
@@ -1073,8 +1089,8 @@ export class Allocator {
       if (status === Status.OK) {
         const row = res[o + Res.ROW]!;
         const from = req[i * Req.STRIDE + Req.PORTS_AT]!;
-        const to = g.count + idx * g.ports;
-        for (let p = 0; p < g.ports; p++) g.slots[to + p] = portsOut[from + p]!;
+        const to = idx * g.ports;
+        for (let p = 0; p < g.ports; p++) g.portsOut[to + p] = portsOut[from + p]!;
         // Rows leave only between rounds (removeNode defers while one is in flight): nothing to check
         // unless a removal is pending.
         if (this.removing.size > 0 && this.liveNodeAt(row) === undefined) {
@@ -1144,7 +1160,7 @@ export class Allocator {
     const resolve = g.resolve;
     g.resolve = NO_RESOLVE;
     g.unplaced = NO_UNPLACED;
-    resolve({ handle: g.handle, count: g.count, placed: g.placed, nodes, ports: g.slots.subarray(g.count), portsPerInstance: g.ports, unplaced });
+    resolve({ handle: g.handle, count: g.count, placed: g.placed, nodes, ports: g.portsOut, portsPerInstance: g.ports, unplaced });
   }
 
   private settle(t: PendingTask, a: Assignment | null, u: UnplacedDescription | null): void {

@@ -410,6 +410,47 @@ describe('Allocator with a task that loses every race', () => {
     });
   }
 
+  it('puts back only the instances that lost, and gives each its own ports', async () => {
+    const a = await make({ nodes: nodes(2, { cpus: 2 }), workers: 1, selection: 'exact' });
+    const row = a.table.rowOf('n0');
+    const held = lockRow(a.table.view, row);
+    const placed = a.placeGroup({ count: 4, resources: { cpus: 1, mem: '1Gi', ports: 2 } });
+    // n1 takes two; the other two fit only n0, which is held: they go back as one run.
+    await until(() => a.stats().requeued >= 2);
+    unlockRow(a.table.view, row, held);
+    const r = await placed;
+    expect(r.unplaced).toEqual([]);
+    expect([...r.nodes].sort()).toEqual(['n0', 'n0', 'n1', 'n1']);
+    expect(r.ports).toHaveLength(8);
+    for (const id of ['n0', 'n1']) {
+      const mine = r.nodes.flatMap((n, i) => (n === id ? [...r.ports.subarray(i * 2, i * 2 + 2)] : []));
+      expect(new Set(mine).size).toBe(4);
+      for (const p of mine) expect(p >= 31000 && p <= 31009).toBe(true);
+      expect(a.table.snapshot(id).used.cpus).toBe(2000);
+    }
+    a.releaseGroup(r.handle);
+    for (const id of ['n0', 'n1']) expect(a.table.snapshot(id).used.cpus).toBe(0);
+  });
+
+  it('lets a task waiting out a backoff be cancelled', async () => {
+    const a = await make({ nodes: nodes(1), workers: 1 });
+    const row = a.table.rowOf('n0');
+    const held = lockRow(a.table.view, row);
+    try {
+      const placed = a.place(tasks(1));
+      await until(() => a.stats().requeued >= 1);
+      expect(a.stats().pending).toBe(1);
+      expect(a.cancel('t0')).toBe(true);
+      const r = await placed;
+      expect(r.assignments).toEqual([]);
+      expect(r.unplaced.map((u) => u.code)).toEqual(['cancelled']);
+    } finally {
+      unlockRow(a.table.view, row, held);
+    }
+    expect(a.stats().pending).toBe(0);
+    expect(a.roleShares().default).toBe(0);
+  });
+
   it('reports it (code conflicts) after a bounded number of tries when the row stays held', async () => {
     const a = await make({ nodes: nodes(1), workers: 1 });
     const row = a.table.rowOf('n0');
