@@ -448,6 +448,8 @@ export class Allocator {
   /**
    * Places a batch. Resolves when every task has an assignment or a reason. Throws (rejects) a
    * BorealisError, with every problem by path, if any task is invalid: then nothing is queued.
+   * A task that fits a node but lost every race for it to other placement threads is put back
+   * (MAX_REQUEUES times, 1 to 128 ms apart) before it is reported: rare, but it delays the call.
    */
   place(tasks: readonly TaskRequest[]): Promise<PlaceResult> {
     try {
