@@ -3,7 +3,7 @@
  * `npm run bench -- [--scenario placement|trace] [--nodes N] [--tasks N] [--selection sampled|exact]
  *   [--policy binpack|spread|balanced] [--workers N] [--runs N] [--json] [--quick]`
  * Without --scenario: the standard set (1k/10k/100k nodes x sampled/exact x binpack/spread x
- * 1 worker/all workers, 3 interleaved runs of each, the median reported). --quick: a small version of every scenario but the balancer's, in seconds (the balancer
+ * 1 worker/all workers, 5 interleaved runs of each, the median reported). --quick: a small version of every scenario but the balancer's, in seconds (the balancer
  * starts HAProxy, nginx and wrk: `--scenario balancer --quick` is its own small version).
  */
 import { availableParallelism } from 'node:os';
@@ -55,7 +55,7 @@ const program = new Command()
   .option('--machine-mem <mib>', 'trace: MiB per machine', positiveNumber)
   .option('--instances <n>', 'submit: instances of the service', positiveInt, 1000)
   .option('--agents <n>', 'submit: simulated agents', positiveInt, 50)
-  .option('--runs <n>', 'placement: runs of each configuration, the median reported (default 1; 3 in the standard set); submit: runs, fresh master each (default 10); balancer: saturation runs per target', positiveInt, 10)
+  .option('--runs <n>', 'placement: runs of each configuration, the median reported (default 1; 5 in the standard set); submit: runs, fresh master each (default 10); balancer: saturation runs per target', positiveInt, 10)
   .option('--targets <list>', `balancer: targets to run (default: all of ${TARGETS.join(',')})`)
   .option('--duration <s>', 'balancer: seconds per saturation run', positiveNumber)
   .option('--connections <n>', 'balancer: closed-loop connections', positiveInt)
@@ -192,7 +192,7 @@ async function medianRuns(configs: PlacementRunOptions[], runs: number): Promise
 async function standardSet(quick: boolean): Promise<void> {
   const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
   const workerCounts = cores > 1 ? [1, cores] : [1];
-  const runs = placementRuns(quick ? 1 : 3);
+  const runs = placementRuns(quick ? 1 : 5);
   const results: PlacementMedian[] = [];
   for (const nodes of sizes) {
     for (const selection of ['sampled', 'exact'] as const) {

@@ -359,7 +359,7 @@ export class Allocator {
   }
 
   /**
-   * Per-decision placement latency (ns) inside the placement threads (select + commit) since the
+   * Per-decision placement latency (ns) inside the placement threads (from reading a task to writing its result: select + commit) since the
    * last resetLatency(), as a fresh HDR histogram (built on demand: not for every decision).
    */
   placementLatency(): Histogram {
