@@ -4,7 +4,8 @@ import { Header } from '../table/layout.js';
 import type { TableView } from '../table/view.js';
 import { Diagnosis } from './diagnose.js';
 import { VerdictCache } from './verdict-cache.js';
-import type { PlacementQuery } from './query.js';
+import { PlacementQuery } from './query.js';
+import { constraintsFit } from './feasibility/constraints-fit.js';
 import { Candidates } from './selection/candidates.js';
 import { ExactSelector } from './selection/exact.js';
 import { Xorshift32 } from './selection/random.js';
@@ -57,6 +58,13 @@ export class Placer {
   readonly genericVerdicts = new VerdictCache();
   /** Row this thread last committed to: offered first by sampled binpack. */
   private sticky = -1;
+  /**
+   * The last exact binpack placement, while it can answer the next request (see refill): its row,
+   * the free/topology generation it was selected at, and its request.
+   */
+  private fillRow = -1;
+  private fillGen = 0;
+  private readonly fillQuery = new PlacementQuery();
   /** This thread owns the shards with shard % ownCount === ownIndex (see setOwnership). */
   private ownIndex = 0;
   private ownCount = 1;
@@ -69,6 +77,8 @@ export class Placer {
   /** Cumulative over this placer's life. */
   conflicts = 0;
   retries = 0;
+  /** Exact binpack placements committed to the last row without a search (refill). */
+  refills = 0;
 
   constructor(view: TableView, opts: PlacerOptions) {
     this.view = view;
@@ -100,6 +110,49 @@ export class Placer {
   }
 
   /**
+   * Exact binpack, the same request as the last one placed: its row is still the best if it still
+   * takes the task, so it is committed without a search. Binpack scores a row higher the fuller it
+   * is: the commit raised that row's score and left every other row's as it was, so it beat them
+   * all before and beats them now (and stays first among equals: ties go to its shard). That holds
+   * while nothing was freed and the topology stood (freedGen: a freed row could now fit and score
+   * higher), and for the same request (a job's later instance: its limit and distinct-hosts
+   * constraints only get stricter, so they are re-checked on this row and can admit no new one).
+   * With several threads, as for any selection, another thread may have filled some row further since
+   * this one looked. Returns false (nothing committed) when the shortcut does not apply.
+   */
+  private refill(q: PlacementQuery, freedGen: number, portsOut: Int32Array, portsAt: number): boolean {
+    const f = this.fillQuery;
+    const row = this.fillRow;
+    if (
+      freedGen !== this.fillGen ||
+      q.cpu !== f.cpu ||
+      q.mem !== f.mem ||
+      q.disk !== f.disk ||
+      q.gpu !== f.gpu ||
+      q.ports !== f.ports ||
+      q.policy !== f.policy ||
+      q.cset !== f.cset ||
+      q.job !== f.job
+    ) {
+      return false;
+    }
+    const v = this.view;
+    if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
+    const ver = Atomics.load(v.version, row);
+    if ((ver & 1) !== 0) return false;
+    if (tryCommit(v, row, ver, q.cpu, q.mem, q.disk, q.gpu, q.ports, portsOut, portsAt) !== CommitResult.OK) return false;
+    this.exact.rowsRead = 0;
+    this.exact.shardsRead = 0;
+    this.refills++;
+    this.row = row;
+    this.status = Status.OK;
+    this.reason = Reason.NONE;
+    this.detail = 0;
+    if (q.job !== null) q.job.add(v, row);
+    return true;
+  }
+
+  /**
    * Places one task and commits it. Ports chosen are written to portsOut[portsAt..]. Returns the
    * Status; `row`, `reason` and `detail` describe the outcome.
    */
@@ -124,6 +177,8 @@ export class Placer {
       this.detail = cache.detail[cached]!;
       return this.status;
     }
+    if (this.fillRow >= 0 && this.refill(q, freedGen, portsOut, portsAt)) return Status.OK;
+    this.fillRow = -1;
     for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
       c.reset();
       if (this.opts.selection === Selection.EXACT) {
@@ -159,12 +214,18 @@ export class Placer {
         this.detail = 0;
         this.sticky = c.bestRow;
         if (q.job !== null) q.job.add(v, c.bestRow);
+        if (this.opts.selection === Selection.EXACT && q.policy === Policy.BINPACK) {
+          this.fillRow = c.bestRow;
+          this.fillGen = freedGen;
+          this.fillQuery.set(q.cpu, q.mem, q.disk, q.gpu, q.ports, q.policy, q.cset, q.job);
+        }
         return Status.OK;
       }
       this.conflicts++;
       this.retries++;
     }
     this.row = -1;
+    this.fillRow = -1;
     if (c.bestRow >= 0) {
       // Still finding rows but losing every race: tell the caller to retry later.
       this.status = Status.UNPLACEABLE;
