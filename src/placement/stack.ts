@@ -100,6 +100,9 @@ export class Placer {
       throw new InvalidArgumentError(`ownership index must be an integer in [0, ${count}), got ${index}`);
     }
     if (count !== this.ownCount) this.scanMemory.regions.clear();
+    // Called at every round: what other threads committed in earlier rounds is not in what the
+    // last search saw, so the next request searches again (see refill).
+    this.fillRow = -1;
     this.ownIndex = index;
     this.ownCount = count;
     if (this.sticky >= 0 && !this.owns((this.sticky / this.view.shardSize) | 0)) this.sticky = -1;
@@ -117,8 +120,11 @@ export class Placer {
    * while nothing was freed and the topology stood (freedGen: a freed row could now fit and score
    * higher), and for the same request (a job's later instance: its limit and distinct-hosts
    * constraints only get stricter, so they are re-checked on this row and can admit no new one).
-   * With several threads, as for any selection, another thread may have filled some row further since
-   * this one looked. Returns false (nothing committed) when the shortcut does not apply.
+   * Rows filled by anyone else are not seen: adoption (chargeRow) bumps the topology generation, and
+   * each round starts with a search (setOwnership), so with several threads what the others commit
+   * during the current round is what this thread's refills do not see, as any decision does not see
+   * what others commit between its search and its commit. Returns false (nothing committed) when the
+   * shortcut does not apply.
    */
   private refill(q: PlacementQuery, freedGen: number, portsOut: Int32Array, portsAt: number): boolean {
     const f = this.fillQuery;
@@ -214,7 +220,9 @@ export class Placer {
         this.detail = 0;
         this.sticky = c.bestRow;
         if (q.job !== null) q.job.add(v, c.bestRow);
-        if (this.opts.selection === Selection.EXACT && q.policy === Policy.BINPACK) {
+        // A request with no cpu and no mem does not raise the row's score: it then stays first among
+        // equals only if its shard ranks first in a search, which holds for an owned shard.
+        if (this.opts.selection === Selection.EXACT && q.policy === Policy.BINPACK && (q.cpu > 0 || q.mem > 0 || this.owns((c.bestRow / v.shardSize) | 0))) {
           this.fillRow = c.bestRow;
           this.fillGen = freedGen;
           this.fillQuery.set(q.cpu, q.mem, q.disk, q.gpu, q.ports, q.policy, q.cset, q.job);

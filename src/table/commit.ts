@@ -1,4 +1,4 @@
-import { NodeState } from './layout.js';
+import { Header, NodeState } from './layout.js';
 import { onCommit, onFreed } from './summary.js';
 import type { TableView } from './view.js';
 
@@ -134,6 +134,9 @@ export function chargeRow(
   for (const port of ports) if (markPort(v, row, port)) marked.push(port);
   unlockRow(v, row, held);
   onCommit(v, row, cpu, mem);
+  // Not a placement: a placer that remembers its last row as still the best (Placer.refill) must
+  // not trust that past a row filled behind its back, so this counts as a topology change.
+  Atomics.add(v.header, Header.TOPOLOGY_GEN, 1);
   return marked;
 }
 
