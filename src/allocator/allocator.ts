@@ -119,6 +119,8 @@ interface PendingTask extends Queued {
   call: PlaceCall;
   /** Times this item came back because it lost every race for the rows it fits (see MAX_REQUEUES). */
   requeues: number;
+  /** A task's entry in Allocator.tasks, filled in where it is placed (null for a group's items). */
+  held: Held | null;
 }
 
 /** Many identical instances placed as one request (Nomad's task group, Aurora's job instances). */
@@ -221,6 +223,7 @@ const NO_CALL: PlaceCall = Object.freeze({
   resolve: () => {},
 });
 
+/** A task the allocator knows: pending (row -1, no node, no ports) until placed, then where it runs. */
 interface Held {
   row: number;
   nodeId: string;
@@ -276,10 +279,11 @@ export class Allocator {
   private readonly compiler: ConstraintCompiler;
   private readonly queue: PendingQueue<PendingTask>;
   /**
-   * Every task the allocator knows, by id: null while pending, its holding once placed. One map
-   * for both, so each task costs one lookup to validate and one write to place.
+   * Every task the allocator knows, by id: pending (row -1) or placed. One entry from validation
+   * on, filled in place when the task is placed: a lookup and a write per task, none to place it
+   * (with a million entries each costs a cache miss or two).
    */
-  private readonly tasks = new Map<string, Held | null>();
+  private readonly tasks = new Map<string, Held>();
   private running = 0;
   /** Units waiting out a backoff before they go back in the queue (backOff), and their timers. */
   private backingOff = 0;
@@ -404,7 +408,7 @@ export class Allocator {
     const s = this.table.snapshot(id);
     this.table.setState(id, NodeState.DOWN);
     const lost: string[] = [];
-    for (const [taskId, h] of this.tasks) if (h !== null && h.nodeId === id) lost.push(taskId);
+    for (const [taskId, h] of this.tasks) if (h.row >= 0 && h.nodeId === id) lost.push(taskId);
     for (const taskId of lost) this.release(taskId);
     const row = this.table.rowOf(id);
     for (const g of this.groups.values()) {
@@ -504,7 +508,9 @@ export class Allocator {
       const pending = this.checkShape(t, i, problems, t.id, call);
       if (pending === null || problems.length > 0) continue;
       out.push(pending);
-      this.tasks.set(t.id, null);
+      const held: Held = { row: -1, nodeId: '', role: pending.role, jobKey: pending.jobKey, cpu: pending.cpu, mem: pending.mem, disk: pending.disk, gpu: pending.gpu, ports: NO_HELD_PORTS, dominant: pending.dominant };
+      pending.held = held;
+      this.tasks.set(t.id, held);
       added.push(t.id);
     }
     if (problems.length > 0) {
@@ -580,6 +586,7 @@ export class Allocator {
       group: null,
       start: 0,
       requeues: 0,
+      held: null,
     };
   }
 
@@ -697,8 +704,10 @@ export class Allocator {
     this.assertOpen();
     const row = this.table.rowOf(nodeId); // before validate(), which enters the id as known
     const t = this.validate([task], NO_CALL)[0]!;
-    const mine = chargeRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
-    this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports: mine, dominant: t.dominant });
+    const h = t.held!;
+    h.ports = chargeRow(this.table.view, row, t.cpu, t.mem, t.disk, t.gpu, ports);
+    h.nodeId = nodeId;
+    h.row = row;
     this.running++;
     this.chargeRole(t.role, t.cpu, t.mem, t.disk, t.gpu);
     if (t.cset?.jobScoped) addJobRow(this.jobState(t.jobKey, t.cset), row);
@@ -711,7 +720,7 @@ export class Allocator {
   release(taskId: string): void {
     this.assertOpen();
     const h = this.tasks.get(taskId);
-    if (!h) throw new UnknownTaskError(taskId);
+    if (h === undefined || h.row < 0) throw new UnknownTaskError(taskId);
     this.tasks.delete(taskId);
     this.running--;
     this.refund(h, h.row, h.ports);
@@ -722,7 +731,8 @@ export class Allocator {
 
   /** Withdraws a task that is still pending. Returns false if it is not pending. */
   cancel(taskId: string): boolean {
-    if (this.tasks.get(taskId) !== null) return false;
+    const h = this.tasks.get(taskId);
+    if (h === undefined || h.row >= 0) return false;
     this.cancelled.add(taskId);
     return true;
   }
@@ -730,7 +740,7 @@ export class Allocator {
   /** Where a placed task is, or undefined. */
   assignmentOf(taskId: string): Assignment | undefined {
     const h = this.tasks.get(taskId);
-    return h ? { taskId, nodeId: h.nodeId, ports: [...h.ports] } : undefined;
+    return h !== undefined && h.row >= 0 ? { taskId, nodeId: h.nodeId, ports: [...h.ports] } : undefined;
   }
 
   stats(): AllocatorStats {
@@ -740,7 +750,7 @@ export class Allocator {
   /** Per-task assignments, by node id (for audits). */
   tasksOn(nodeId: string): string[] {
     const out: string[] = [];
-    for (const [taskId, h] of this.tasks) if (h !== null && h.nodeId === nodeId) out.push(taskId);
+    for (const [taskId, h] of this.tasks) if (h.row >= 0 && h.nodeId === nodeId) out.push(taskId);
     return out;
   }
 
@@ -840,7 +850,7 @@ export class Allocator {
     const taken = this.queue.take(
       cap,
       (t) => {
-        if (t.group === null && this.cancelled.has(t.id)) return true;
+        if (t.group === null && this.cancelled.size > 0 && this.cancelled.has(t.id)) return true;
         const ports = t.ports * t.units;
         if (ports > portsBudget) return false;
         if (t.cset?.jobScoped && !roundJobs.has(t.jobKey)) {
@@ -1028,7 +1038,10 @@ export class Allocator {
           this.settle(t, null, CANCELLED);
           continue;
         }
-        this.tasks.set(t.id, { row, nodeId, role: t.role, jobKey: t.jobKey, cpu: t.cpu, mem: t.mem, disk: t.disk, gpu: t.gpu, ports, dominant: t.dominant });
+        const h = t.held!;
+        h.ports = ports;
+        h.nodeId = nodeId;
+        h.row = row;
         this.running++;
         if (t.cset?.jobScoped) addJobRow(this.jobs.get(t.jobKey)!, row);
         this.counters.placed++;
@@ -1269,6 +1282,7 @@ function copyItem(t: PendingTask, start: number, units: number, requeues: number
     group: t.group,
     start,
     requeues,
+    held: t.held,
   };
 }
 
@@ -1290,6 +1304,9 @@ const MAX_REQUEUES = 8;
 function lostRaces(word: number): boolean {
   return reasonCode(word) === Reason.CONFLICTS;
 }
+
+/** The ports of a task not placed yet (never written: placement puts a fresh array in). */
+const NO_HELD_PORTS: number[] = Object.freeze([]) as unknown as number[];
 
 /** Constant outcomes: built once, not per task (hot path, style rule 5). */
 const CANCELLED: UnplacedDescription = { status: 'unplaceable', code: UnplacedCode.CANCELLED, reason: 'cancelled while pending' };
