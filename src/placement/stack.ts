@@ -42,7 +42,9 @@ export interface PlacerOptions {
  *   2. commit the best candidate with the row's version word (optimistic, Omega-style);
  *   3. on a lost race, select again (the winner's commit is now visible) up to MAX_COMMIT_ATTEMPTS;
  *   4. when nothing fits, diagnose why (off the fast path). A request a remembered verdict covers,
- *      a repeat of the same question on an unchanged table included, is answered before step 1.
+ *      a repeat of the same question on an unchanged table included, is answered before step 1;
+ *      so is, for exact binpack, a repeat of the last request placed, while its row still takes it
+ *      (refill: committed there without a search).
  */
 export class Placer {
   readonly view: TableView;
