@@ -35,4 +35,9 @@ export class PlacementQuery {
     this.job = job;
     return this;
   }
+
+  /** True when `o` asks for the same amounts under the same policy (its constraints and job aside). */
+  sameShape(o: PlacementQuery): boolean {
+    return this.cpu === o.cpu && this.mem === o.mem && this.disk === o.disk && this.gpu === o.gpu && this.ports === o.ports && this.policy === o.policy;
+  }
 }

@@ -131,19 +131,7 @@ export class Placer {
   private refill(q: PlacementQuery, freedGen: number, portsOut: Int32Array, portsAt: number): boolean {
     const f = this.fillQuery;
     const row = this.fillRow;
-    if (
-      freedGen !== this.fillGen ||
-      q.cpu !== f.cpu ||
-      q.mem !== f.mem ||
-      q.disk !== f.disk ||
-      q.gpu !== f.gpu ||
-      q.ports !== f.ports ||
-      q.policy !== f.policy ||
-      q.cset !== f.cset ||
-      q.job !== f.job
-    ) {
-      return false;
-    }
+    if (freedGen !== this.fillGen || !q.sameShape(f) || q.cset !== f.cset || q.job !== f.job) return false;
     const v = this.view;
     if (q.cset !== null && constraintsFit(v, row, q.cset, q.job) !== Reason.NONE) return false;
     const ver = Atomics.load(v.version, row);

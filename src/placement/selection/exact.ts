@@ -2,7 +2,7 @@ import { FIT_GRID, NodeState, Summary } from '../../table/layout.js';
 import { SummaryAccumulator, cpuLevel, loadUnits, memLevel, recip, shareUnits, summaryExact } from '../../table/summary.js';
 import type { TableView } from '../../table/view.js';
 import { constraintsFit } from '../feasibility/constraints-fit.js';
-import type { PlacementQuery } from '../query.js';
+import { PlacementQuery } from '../query.js';
 import { score } from '../scoring/index.js';
 import { GPU_NODE_PENALTY, Policy } from '../scoring/policy.js';
 import { meanAfterUnits } from '../scoring/utilization.js';
@@ -49,12 +49,8 @@ export class ExactSelector {
   private seenFit = new Int32Array(0);
   private seenBound = new Float64Array(0);
   private seenShards = 0;
-  private lastCpu = -1;
-  private lastMem = 0;
-  private lastDisk = 0;
-  private lastGpu = 0;
-  private lastPorts = 0;
-  private lastPolicy = 0;
+  /** The last task's amounts and policy (constraints do not enter a shard's bound). */
+  private readonly last = new PlacementQuery();
 
   select(v: TableView, q: PlacementQuery, c: Candidates, rowLimit: number, startShard: number, ownIndex = 0, ownCount = 1): void {
     const shards = v.shardCount(rowLimit);
@@ -133,21 +129,9 @@ export class ExactSelector {
 
   /** True when `q` asks what the last select asked, over as many shards: its bounds may be reused. */
   private sameTask(q: PlacementQuery, shards: number): boolean {
-    const same =
-      this.seenShards === shards &&
-      this.lastCpu === q.cpu &&
-      this.lastMem === q.mem &&
-      this.lastDisk === q.disk &&
-      this.lastGpu === q.gpu &&
-      this.lastPorts === q.ports &&
-      this.lastPolicy === q.policy;
+    const same = this.seenShards === shards && this.last.sameShape(q);
     this.seenShards = shards;
-    this.lastCpu = q.cpu;
-    this.lastMem = q.mem;
-    this.lastDisk = q.disk;
-    this.lastGpu = q.gpu;
-    this.lastPorts = q.ports;
-    this.lastPolicy = q.policy;
+    this.last.set(q.cpu, q.mem, q.disk, q.gpu, q.ports, q.policy, null, null);
     return same;
   }
 
