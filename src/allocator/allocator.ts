@@ -1118,16 +1118,17 @@ export class Allocator {
         }
         g.slots[idx] = row;
         if (js) addJobRow(js, row);
-      } else if (t.requeues < MAX_REQUEUES && lostRaces(res[o + Res.REASON]!)) {
-        this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
-        if (run !== null && run.start + run.units === idx) run.units++;
-        else {
-          run = sliceAt(t, idx);
-          (lost[run.requeues] ??= []).push(run);
-        }
-        back++;
       } else {
         this.chargeRole(g.role, -g.cpu, -g.mem, -g.disk, -g.gpu);
+        if (t.requeues < MAX_REQUEUES && lostRaces(res[o + Res.REASON]!)) {
+          if (run !== null && run.start + run.units === idx) run.units++;
+          else {
+            run = sliceAt(t, idx);
+            (lost[run.requeues] ??= []).push(run);
+          }
+          back++;
+          continue;
+        }
         g.slots[idx] = Instance.UNPLACED;
         // Instances of a slice that fail, fail alike (the tail of a full cluster): word the outcome once.
         const reason = res[o + Res.REASON]!;
