@@ -38,12 +38,18 @@ function table(n: number): NodeTable {
 
 const out = new Int32Array(4);
 
+/** Eight equal nodes and an exact placer that has placed one 1-cpu task (on n0, the first in rank). */
+function placedOnce(): { t: NodeTable; v: TableView; p: Placer; q: PlacementQuery } {
+  const t = table(8);
+  const p = new Placer(t.view, { selection: Selection.EXACT, sampleK: 2, seed: 1 });
+  const q = new PlacementQuery().set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null);
+  expect(p.place(q, out, 0)).toBe(Status.OK);
+  return { t, v: t.view, p, q };
+}
+
 describe('exact binpack refill', () => {
   it('refills the row it last filled while nothing else changed', () => {
-    const t = table(8);
-    const p = new Placer(t.view, { selection: Selection.EXACT, sampleK: 2, seed: 1 });
-    const q = new PlacementQuery().set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null);
-    expect(p.place(q, out, 0)).toBe(Status.OK);
+    const { t, p, q } = placedOnce();
     const first = p.row;
     for (let i = 0; i < 5; i++) {
       expect(bestRows(t.view, q)).toEqual([first]);
@@ -54,11 +60,7 @@ describe('exact binpack refill', () => {
   });
 
   it('searches again after a task is adopted onto another row (it may now be fuller)', () => {
-    const t = table(8);
-    const v = t.view;
-    const p = new Placer(v, { selection: Selection.EXACT, sampleK: 2, seed: 1 });
-    const q = new PlacementQuery().set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null);
-    expect(p.place(q, out, 0)).toBe(Status.OK);
+    const { t, v, p, q } = placedOnce();
     const other = t.rowOf('n5');
     chargeRow(v, other, 8000, 32768, 0, 0, []); // what Allocator.adopt does
     expect(bestRows(v, q)).toEqual([other]);
@@ -67,11 +69,7 @@ describe('exact binpack refill', () => {
   });
 
   it('searches again at a new round (another thread may have filled a row further in the last one)', () => {
-    const t = table(8);
-    const v = t.view;
-    const p = new Placer(v, { selection: Selection.EXACT, sampleK: 2, seed: 1 });
-    const q = new PlacementQuery().set(1000, 1024, 0, 0, 0, Policy.BINPACK, null, null);
-    expect(p.place(q, out, 0)).toBe(Status.OK);
+    const { t, v, p, q } = placedOnce();
     const other = t.rowOf('n5');
     // Another thread's commits: no generation moves.
     for (let i = 0; i < 3; i++) expect(tryCommit(v, other, Atomics.load(v.version, other), 2000, 4096, 0, 0, 0, out, 0)).toBe(0);
